@@ -1,0 +1,5 @@
+"""``python -m provisiond`` is the ``provisiond`` command."""
+
+from provisiond.cli.main import app
+
+app()

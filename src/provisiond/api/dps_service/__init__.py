@@ -1,0 +1,1 @@
+"""The Azure DPS service API: enrollments, enrollment groups, registration states."""

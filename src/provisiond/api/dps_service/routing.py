@@ -1,0 +1,84 @@
+"""How DPS service requests reach their handlers: tolerant paths and DPS-shaped failures.
+
+Clients differ in the case of path segments (Node writes ``enrollmentgroups``) and in trailing
+slashes, so the fixed segments are put in canonical form before routing; ids are left as sent.
+Every failure inside a DPS route is rendered as a DPS error, never as a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from provisiond.api.dps_service import errors as codes
+from provisiond.api.dps_service.errors import DpsError, dps_error_for, render_dps_error
+from provisiond.api.http import BodyTooLarge, MalformedJson
+from provisiond.errors import ProvisiondError
+
+__all__ = ["DpsRoute", "DpsPathMiddleware", "is_dps_service_path"]
+
+log = logging.getLogger(__name__)
+
+_COLLECTIONS = {"enrollments": "enrollments", "enrollmentgroups": "enrollmentGroups", "registrations": "registrations"}
+_ACTIONS = {"query": "query", "attestationmechanism": "attestationmechanism"}
+
+
+def canonical_path(path: str) -> str | None:
+    """The canonical form of a DPS service path, or ``None`` if the path is not one."""
+    segments = path.strip("/").split("/")
+    collection = _COLLECTIONS.get(segments[0].lower())
+    if collection is None or len(segments) > 3:
+        return None
+    segments[0] = collection
+    if len(segments) == 3:
+        segments[2] = _ACTIONS.get(segments[2].lower(), segments[2])
+    elif len(segments) == 2 and segments[1].lower() == "query":
+        segments[1] = "query"
+    return "/" + "/".join(segments)
+
+
+def is_dps_service_path(path: str) -> bool:
+    return canonical_path(path) is not None
+
+
+class DpsPathMiddleware:
+    """Rewrites DPS service paths to canonical form before the router sees them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            canonical = canonical_path(scope["path"])
+            if canonical is not None and canonical != scope["path"]:
+                scope = {**scope, "path": canonical}
+        await self.app(scope, receive, send)
+
+
+class DpsRoute(APIRoute):
+    """A route whose every failure is answered in DPS's error format."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def dps_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DpsError as exc:
+                return render_dps_error(exc)
+            except ProvisiondError as exc:
+                return render_dps_error(dps_error_for(exc))
+            except BodyTooLarge as exc:
+                return render_dps_error(DpsError(413, codes.BODY_TOO_LARGE, str(exc)))
+            except MalformedJson as exc:
+                return render_dps_error(DpsError(400, codes.MALFORMED_JSON, f"malformed JSON body: {exc}"))
+            except Exception:
+                log.exception("unexpected failure in %s %s", request.method, request.url.path)
+                return render_dps_error(DpsError(500, codes.INTERNAL, "internal error"))
+
+        return dps_handler

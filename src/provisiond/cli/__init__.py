@@ -1,0 +1,1 @@
+"""The ``provisiond`` command: one module per command group."""

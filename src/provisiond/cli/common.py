@@ -1,0 +1,63 @@
+"""Options every command takes, and how commands print and fail."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from provisiond.config import Settings, load_settings
+from provisiond.errors import ProvisiondError
+from provisiond.store.db import Database
+
+__all__ = ["DataDir", "DatabaseUrl", "JsonFlag", "emit", "fail", "run", "settings_from", "with_db"]
+
+T = TypeVar("T")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="data directory [default: ./provisiond-data]", show_default=False)
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database", help="database URL (postgresql://…); default SQLite in the data dir"),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object and nothing else")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; domain errors become a one-line message and exit status 1."""
+    try:
+        return asyncio.run(coro)
+    except ProvisiondError as exc:
+        raise fail(exc.message) from None
+
+
+async def with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    """Open the settings' database for one action and close it afterwards."""
+    db = Database(settings.database_url, pool_size=2)
+    try:
+        return await action(db)
+    finally:
+        await db.dispose()
+
+
+def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
+    """Print ``data`` as one JSON object with ``--json``, else the human-readable text."""
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        typer.echo(human)
+
+
+def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> Settings:
+    return load_settings(data_dir=data_dir, database=database, **flags)

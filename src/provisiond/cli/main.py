@@ -1,0 +1,71 @@
+"""``provisiond``: init, serve, and the command groups of the operator contract."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
+from provisiond.cli.dps import dps_app
+from provisiond.services.setup import initialise
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted device onboarding service.")
+app.add_typer(dps_app, name="dps")
+
+Port = Annotated[int | None, typer.Option("--port", help="HTTPS port [default: recorded, else 8443]")]
+MqttPort = Annotated[int | None, typer.Option("--mqtt-port", help="MQTT port [default: recorded, else 8883]")]
+ServiceHost = Annotated[
+    str | None, typer.Option("--service-host", help="host name clients use [default: localhost]")
+]
+
+
+@app.command()
+def init(
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+    port: Port = None,
+    mqtt_port: MqttPort = None,
+    service_host: ServiceHost = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the data dir, migrate the database, create the dev CA and the DPS instance."""
+    settings = settings_from(data_dir, database, port=port, mqtt_port=mqtt_port, service_host=service_host)
+    result = run(with_db(settings, lambda db: initialise(settings, db)))
+    data = result.as_json()
+    human = "\n".join(f"{name}: {value}" for name, value in data.items())
+    emit(as_json, data, human)
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+    host: Annotated[str | None, typer.Option("--host", help="address to bind [default: 127.0.0.1]")] = None,
+    port: Port = None,
+    mqtt_port: MqttPort = None,
+    no_mqtt: Annotated[bool, typer.Option("--no-mqtt", help="do not open the MQTT port")] = False,
+    service_host: ServiceHost = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="server certificate chain (PEM)")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="server private key (PEM)")] = None,
+) -> None:
+    """Serve every API over HTTPS; runs ``init`` first when the data dir is new. Stops on SIGTERM."""
+    from provisiond.server import serve as run_server
+
+    settings = settings_from(
+        data_dir,
+        database,
+        host=host,
+        port=port,
+        mqtt_port=mqtt_port,
+        service_host=service_host,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result = run(with_db(settings, lambda db: initialise(settings, db)))
+    run_server(settings, result, mqtt=not no_mqtt)

@@ -1,0 +1,1 @@
+"""Pure rules and models: no HTTP, no SQL, no I/O."""

@@ -1,0 +1,44 @@
+"""Running the server process: the ASGI app behind TLS on the HTTPS port.
+
+TLS is always on. Without ``--tls-cert/--tls-key`` the development certificate that ``init``
+created is served (leaf + CA chain), so clients need only trust ``caCertificate``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from provisiond.api.app import create_app
+from provisiond.config import Settings
+from provisiond.services.setup import InitResult
+
+__all__ = ["serve"]
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
+    """Serve until SIGTERM or SIGINT. ``mqtt`` is accepted for the operator contract;
+    the MQTT listener arrives with the DPS MQTT transport."""
+    cert = settings.tls_cert or init.pki.server_chain
+    key = settings.tls_key or init.pki.server_key
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise SystemExit("error: --tls-cert and --tls-key go together")
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+    log.info(
+        "provisiond serving https://%s:%d (id scope %s, data dir %s)",
+        settings.host, settings.port, init.id_scope, init.data_dir,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,1 @@
+"""Use cases: each opens its transaction, calls the store and the domain, and returns domain values."""

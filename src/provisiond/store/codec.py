@@ -1,0 +1,167 @@
+"""Enrollments to and from the JSON document kept in the ``doc`` column.
+
+The document is the store's own format (snake_case, DER in base64), not a wire format: a change
+of an API's JSON never forces a data migration.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from provisiond.domain.certificates import CertificateInfo, EnrolledCertificate
+from provisiond.domain.enrollments import (
+    AllocationPolicy,
+    Attestation,
+    AttestationType,
+    CustomAllocation,
+    Enrollment,
+    EnrollmentKind,
+    SymmetricKeyAttestation,
+    TpmAttestation,
+    X509Attestation,
+)
+from provisiond.domain.registrations import RegistrationState
+
+__all__ = ["dump_enrollment", "dump_state", "load_enrollment", "load_state"]
+
+_CERT_SLOTS = ("client_primary", "client_secondary", "signing_primary", "signing_secondary")
+
+
+def _dump_cert(cert: EnrolledCertificate | None) -> str | None:
+    return base64.b64encode(cert.der).decode() if cert else None
+
+
+def _load_cert(der_b64: str | None, info: dict[str, Any] | None) -> EnrolledCertificate | None:
+    if der_b64 is None or info is None:
+        return None
+    return EnrolledCertificate(
+        der=base64.b64decode(der_b64),
+        info=CertificateInfo(
+            **{
+                **info,
+                "not_before": datetime.fromisoformat(info["not_before"]),
+                "not_after": datetime.fromisoformat(info["not_after"]),
+            }
+        ),
+    )
+
+
+def _dump_info(cert: EnrolledCertificate | None) -> dict[str, Any] | None:
+    if cert is None:
+        return None
+    i = cert.info
+    return {
+        "subject_name": i.subject_name,
+        "sha1_thumbprint": i.sha1_thumbprint,
+        "sha256_thumbprint": i.sha256_thumbprint,
+        "issuer_name": i.issuer_name,
+        "not_before": i.not_before.isoformat(),
+        "not_after": i.not_after.isoformat(),
+        "serial_number": i.serial_number,
+        "version": i.version,
+    }
+
+
+def _dump_attestation(att: Attestation) -> dict[str, Any]:
+    doc: dict[str, Any] = {"type": att.type.value}
+    if att.symmetric_key:
+        doc["symmetric_key"] = [att.symmetric_key.primary_key, att.symmetric_key.secondary_key]
+    if att.tpm:
+        doc["tpm"] = [att.tpm.endorsement_key, att.tpm.storage_root_key]
+    if att.x509:
+        x = att.x509
+        doc["x509"] = {
+            **{slot: _dump_cert(getattr(x, slot)) for slot in _CERT_SLOTS},
+            **{slot + "_info": _dump_info(getattr(x, slot)) for slot in _CERT_SLOTS},
+            "ca_primary": x.ca_primary,
+            "ca_secondary": x.ca_secondary,
+        }
+    return doc
+
+
+def _load_attestation(doc: dict[str, Any]) -> Attestation:
+    x509 = None
+    if "x509" in doc:
+        x = doc["x509"]
+        certs = {slot: _load_cert(x[slot], x[slot + "_info"]) for slot in _CERT_SLOTS}
+        x509 = X509Attestation(**certs, ca_primary=x["ca_primary"], ca_secondary=x["ca_secondary"])
+    sym = doc.get("symmetric_key")
+    tpm = doc.get("tpm")
+    return Attestation(
+        type=AttestationType(doc["type"]),
+        symmetric_key=SymmetricKeyAttestation(*sym) if sym else None,
+        tpm=TpmAttestation(*tpm) if tpm else None,
+        x509=x509,
+    )
+
+
+def dump_enrollment(e: Enrollment) -> str:
+    """The ``doc`` column of an enrollment (everything but the key columns)."""
+    doc = {
+        "id": e.id,
+        "attestation": _dump_attestation(e.attestation),
+        "device_id": e.device_id,
+        "optional_device_information": e.optional_device_information,
+        "iot_edge": e.iot_edge,
+        "iot_hub_host_name": e.iot_hub_host_name,
+        "iot_hubs": list(e.iot_hubs) if e.iot_hubs is not None else None,
+        "initial_twin": e.initial_twin,
+        "provisioning_enabled": e.provisioning_enabled,
+        "update_hub_assignment": e.update_hub_assignment,
+        "migrate_device_data": e.migrate_device_data,
+        "allocation_policy": e.allocation_policy.value if e.allocation_policy else None,
+        "custom_allocation": (
+            [e.custom_allocation.webhook_url, e.custom_allocation.api_version] if e.custom_allocation else None
+        ),
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def load_enrollment(kind: str, etag: str, created: datetime, updated: datetime, doc_text: str) -> Enrollment:
+    """Rebuild an enrollment from its row."""
+    doc = json.loads(doc_text)
+    hubs = doc["iot_hubs"]
+    custom = doc["custom_allocation"]
+    policy = doc["allocation_policy"]
+    return Enrollment(
+        kind=EnrollmentKind(kind),
+        id=doc["id"],
+        attestation=_load_attestation(doc["attestation"]),
+        device_id=doc["device_id"],
+        optional_device_information=doc["optional_device_information"],
+        iot_edge=doc["iot_edge"],
+        iot_hub_host_name=doc["iot_hub_host_name"],
+        iot_hubs=tuple(hubs) if hubs is not None else None,
+        initial_twin=doc["initial_twin"],
+        provisioning_enabled=doc["provisioning_enabled"],
+        update_hub_assignment=doc["update_hub_assignment"],
+        migrate_device_data=doc["migrate_device_data"],
+        allocation_policy=AllocationPolicy(policy) if policy else None,
+        custom_allocation=CustomAllocation(*custom) if custom else None,
+        created=created,
+        updated=updated,
+        etag=etag,
+    )
+
+
+def dump_state(s: RegistrationState) -> str:
+    doc = {
+        "registration_id": s.registration_id,
+        "status": s.status,
+        "enrollment_group_id": s.enrollment_group_id,
+        "assigned_hub": s.assigned_hub,
+        "device_id": s.device_id,
+        "substatus": s.substatus,
+        "error_code": s.error_code,
+        "error_message": s.error_message,
+        "payload": s.payload,
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def load_state(etag: str, created: datetime, updated: datetime, doc_text: str) -> RegistrationState:
+    doc = json.loads(doc_text)
+    return RegistrationState(created=created, updated=updated, etag=etag, **doc)

@@ -1,0 +1,101 @@
+"""Starting and stopping a real ``provisiond serve`` process for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ServerProcess", "free_port", "start_server"]
+
+PROVISIOND = [sys.executable, "-m", "provisiond"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"provisiond serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"provisiond serve did not listen on {port} within {timeout}s:\n{log.read_text()}")
+
+
+@dataclass
+class ServerProcess:
+    data_dir: Path
+    port: int
+    mqtt_port: int
+    init: dict[str, object]
+    proc: subprocess.Popen[bytes]
+    log: Path
+    database: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"https://localhost:{self.port}"
+
+    @property
+    def ca(self) -> str:
+        return str(self.init["caCertificate"])
+
+    @property
+    def id_scope(self) -> str:
+        return str(self.init["idScope"])
+
+    @property
+    def owner_key(self) -> str:
+        conn = str(self.init["serviceConnectionString"])
+        return conn.split("SharedAccessKey=", 1)[1]
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a ``provisiond`` command against this server's data dir (and database)."""
+        extra = ["--data-dir", str(self.data_dir)]
+        if self.database:
+            extra += ["--database", self.database]
+        return subprocess.run(
+            [*PROVISIOND, *args, *extra], capture_output=True, text=True, check=check, timeout=60
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(data_dir: Path, *, database: str | None = None, port: int | None = None) -> ServerProcess:
+    """``provisiond init --json`` then ``provisiond serve`` on free ports; waits until it listens."""
+    port = port or free_port()
+    mqtt_port = free_port()
+    common = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
+    init = subprocess.run(
+        [*PROVISIOND, "init", "--json", "--port", str(port), "--mqtt-port", str(mqtt_port), *common],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    log = data_dir / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*PROVISIOND, "serve", "--host", "127.0.0.1", *common], stdout=out, stderr=subprocess.STDOUT, env=env
+        )
+    _wait_for_port(port, proc, log)
+    return ServerProcess(data_dir, port, mqtt_port, json.loads(init.stdout), proc, log, database)
