@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from provisiond.store.db import Database
 from provisiond.store.migrate import migrate
 from provisiond.store.tables import metadata
-
 from tests.support.server import ServerProcess, start_server
 
 PG_ADMIN_URL = os.environ.get("PROVISIOND_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -39,14 +40,19 @@ def pg_url() -> Iterator[str]:
         finally:
             await conn.close()
 
+    def run_admin(sql: str) -> None:
+        # A thread of its own: this fixture may be first requested from inside a running loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, admin_exec(sql)).result()
+
     try:
-        asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
+        run_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required but unreachable at {admin}: {exc}")
         pytest.skip(f"PostgreSQL unreachable at {admin}: {exc}")
     yield admin.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _async_url(engine: str, tmp_path: Path, pg: str | None) -> str:

@@ -39,6 +39,9 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
     )
     log.info(
         "provisiond serving https://%s:%d (id scope %s, data dir %s)",
-        settings.host, settings.port, init.id_scope, init.data_dir,
+        settings.host,
+        settings.port,
+        init.id_scope,
+        init.data_dir,
     )
     uvicorn.Server(config).run()

@@ -89,13 +89,19 @@ def start_server(data_dir: Path, *, database: str | None = None, port: int | Non
     common = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
     init = subprocess.run(
         [*PROVISIOND, "init", "--json", "--port", str(port), "--mqtt-port", str(mqtt_port), *common],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     log = data_dir / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*PROVISIOND, "serve", "--host", "127.0.0.1", *common], stdout=out, stderr=subprocess.STDOUT, env=env
+            [*PROVISIOND, "serve", "--host", "127.0.0.1", *common],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     _wait_for_port(port, proc, log)
     return ServerProcess(data_dir, port, mqtt_port, json.loads(init.stdout), proc, log, database)

@@ -15,8 +15,8 @@ from provisiond.api import dps_service
 from provisiond.api.context import AppContext
 from provisiond.api.dps_service import errors as dps_codes
 from provisiond.api.dps_service.auth import ServiceAuth
-from provisiond.api.dps_service.routing import DpsPathMiddleware, is_dps_service_path
 from provisiond.api.dps_service.routes import router as dps_service_router
+from provisiond.api.dps_service.routing import DpsPathMiddleware, is_dps_service_path
 from provisiond.api.http import json_response
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
@@ -50,7 +50,11 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
         if is_dps_service_path(request.url.path):
             code = dps_codes.METHOD_NOT_ALLOWED if exc.status_code == 405 else dps_codes.ROUTE_NOT_FOUND
             message = "method not allowed" if exc.status_code == 405 else "no such resource"
-            return dps_service.errors.render_dps_error(dps_service.errors.DpsError(exc.status_code, code, message))
-        return json_response({"error": {"code": exc.status_code, "message": str(exc.detail)}}, exc.status_code)
+            return dps_service.errors.render_dps_error(
+                dps_service.errors.DpsError(exc.status_code, code, message)
+            )
+        return json_response(
+            {"error": {"code": exc.status_code, "message": str(exc.detail)}}, exc.status_code
+        )
 
     return app

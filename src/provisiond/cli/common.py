@@ -20,7 +20,8 @@ __all__ = ["DataDir", "DatabaseUrl", "JsonFlag", "emit", "fail", "run", "setting
 T = TypeVar("T")
 
 DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="data directory [default: ./provisiond-data]", show_default=False)
+    Path | None,
+    typer.Option("--data-dir", help="data directory [default: ./provisiond-data]", show_default=False),
 ]
 DatabaseUrl = Annotated[
     str | None,

@@ -21,7 +21,9 @@ dps_app.add_typer(policy_app, name="policy")
 @policy_app.command("create")
 def policy_create(
     name: str,
-    rights: Annotated[str, typer.Option("--rights", help="comma-separated, e.g. EnrollmentRead,EnrollmentWrite")],
+    rights: Annotated[
+        str, typer.Option("--rights", help="comma-separated, e.g. EnrollmentRead,EnrollmentWrite")
+    ],
     data_dir: DataDir = None,
     database: DatabaseUrl = None,
     as_json: JsonFlag = False,

@@ -50,7 +50,9 @@ def serve(
     mqtt_port: MqttPort = None,
     no_mqtt: Annotated[bool, typer.Option("--no-mqtt", help="do not open the MQTT port")] = False,
     service_host: ServiceHost = None,
-    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="server certificate chain (PEM)")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="server certificate chain (PEM)")
+    ] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="server private key (PEM)")] = None,
 ) -> None:
     """Serve every API over HTTPS; runs ``init`` first when the data dir is new. Stops on SIGTERM."""
@@ -66,6 +68,8 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     result = run(with_db(settings, lambda db: initialise(settings, db)))
     run_server(settings, result, mqtt=not no_mqtt)

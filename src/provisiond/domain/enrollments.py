@@ -21,6 +21,7 @@ from provisiond.domain.ids import check_enrollment_id, id_key
 from provisiond.errors import InvalidInput
 
 __all__ = [
+    "ANY_ETAG",
     "AllocationPolicy",
     "Attestation",
     "AttestationType",
@@ -30,7 +31,6 @@ __all__ = [
     "SymmetricKeyAttestation",
     "TpmAttestation",
     "X509Attestation",
-    "ANY_ETAG",
     "new_etag",
     "new_symmetric_key",
     "normalize_if_match",

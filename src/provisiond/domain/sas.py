@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from provisiond.errors import Unauthorized
 
-__all__ = ["SasToken", "derive_device_key", "parse_sas", "sign", "verify_signature", "build_sas"]
+__all__ = ["SasToken", "build_sas", "derive_device_key", "parse_sas", "sign", "verify_signature"]
 
 _PREFIX = "SharedAccessSignature "
 

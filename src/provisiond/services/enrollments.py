@@ -135,7 +135,9 @@ async def _write(conn: AsyncConnection, record: Enrollment, if_match: str | None
     raise PreconditionFailed(f"etag does not match the current version of {record.id!r}")
 
 
-async def _delete(conn: AsyncConnection, kind: EnrollmentKind, enrollment_id: str, if_match: str | None) -> None:
+async def _delete(
+    conn: AsyncConnection, kind: EnrollmentKind, enrollment_id: str, if_match: str | None
+) -> None:
     key = id_key(enrollment_id)
     if await repo.delete_enrollment(conn, kind, key, if_match):
         return

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from provisiond.domain.ids import id_key
 from provisiond.domain.enrollments import normalize_if_match
+from provisiond.domain.ids import id_key
 from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.registrations import RegistrationState
 from provisiond.errors import NotFound, PreconditionFailed
@@ -34,10 +34,14 @@ class RegistrationStateService:
                 raise NotFound(f"no registration state for {registration_id!r}")
             raise PreconditionFailed(f"etag does not match the registration state of {registration_id!r}")
 
-    async def page_of_group(self, group_id: str, continuation: str | None, size: int) -> Page[RegistrationState]:
+    async def page_of_group(
+        self, group_id: str, continuation: str | None, size: int
+    ) -> Page[RegistrationState]:
         after = decode_token(continuation)
         async with self._db.read() as conn:
             rows = await repo.page_states_of_group(conn, id_key(group_id), after, size + 1)
         more = len(rows) > size
         items = rows[:size]
-        return Page(items=items, continuation=encode_token(id_key(items[-1].registration_id)) if more else None)
+        return Page(
+            items=items, continuation=encode_token(id_key(items[-1].registration_id)) if more else None
+        )

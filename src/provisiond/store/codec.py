@@ -114,7 +114,9 @@ def dump_enrollment(e: Enrollment) -> str:
         "migrate_device_data": e.migrate_device_data,
         "allocation_policy": e.allocation_policy.value if e.allocation_policy else None,
         "custom_allocation": (
-            [e.custom_allocation.webhook_url, e.custom_allocation.api_version] if e.custom_allocation else None
+            [e.custom_allocation.webhook_url, e.custom_allocation.api_version]
+            if e.custom_allocation
+            else None
         ),
     }
     return json.dumps(doc, separators=(",", ":"))

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,13 +32,19 @@ __all__ = [
 _COLUMNS = (t.c.kind, t.c.etag, t.c.created, t.c.updated, t.c.doc)
 
 
-def _load(row: Row[Any]) -> Enrollment:
+def _load(row: Any) -> Enrollment:
     return load_enrollment(row.kind, row.etag, row.created, row.updated, row.doc)
 
 
 def _values(e: Enrollment) -> dict[str, Any]:
-    return {"kind": e.kind.value, "key": e.key, "etag": e.etag, "created": e.created,
-            "updated": e.updated, "doc": dump_enrollment(e)}
+    return {
+        "kind": e.kind.value,
+        "key": e.key,
+        "etag": e.etag,
+        "created": e.created,
+        "updated": e.updated,
+        "doc": dump_enrollment(e),
+    }
 
 
 def _insert(conn: AsyncConnection) -> Any:

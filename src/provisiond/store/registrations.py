@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.enrollments import ANY_ETAG
@@ -18,7 +18,7 @@ __all__ = ["delete_state", "get_state", "get_state_etag", "page_states_of_group"
 _COLUMNS = (t.c.etag, t.c.created, t.c.updated, t.c.doc)
 
 
-def _load(row: Row[Any]) -> RegistrationState:
+def _load(row: Any) -> RegistrationState:
     return load_state(row.etag, row.created, row.updated, row.doc)
 
 

@@ -68,5 +68,10 @@ def dps_error_for(exc: ProvisiondError) -> DpsError:
 def render_dps_error(err: DpsError) -> Response:
     """The DPS error body (ProvisioningServiceErrorDetails) and the ``x-ms-error-code`` header."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    body = {"errorCode": err.code, "trackingId": str(uuid.uuid4()), "message": err.message, "timestampUtc": now}
+    body = {
+        "errorCode": err.code,
+        "trackingId": str(uuid.uuid4()),
+        "message": err.message,
+        "timestampUtc": now,
+    }
     return json_response(body, err.status, headers={"x-ms-error-code": str(err.code)})

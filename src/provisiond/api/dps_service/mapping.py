@@ -28,10 +28,20 @@ from provisiond.domain.enrollments import (
 from provisiond.domain.registrations import RegistrationState
 from provisiond.errors import InvalidInput
 
-__all__ = ["attestation_out", "enrollment_from_wire", "enrollment_out", "state_out", "timestamp", "validation_message"]
+__all__ = [
+    "attestation_out",
+    "enrollment_from_wire",
+    "enrollment_out",
+    "state_out",
+    "timestamp",
+    "validation_message",
+]
 
 _ID_FIELD = {EnrollmentKind.INDIVIDUAL: "registrationId", EnrollmentKind.GROUP: "enrollmentGroupId"}
-_MODEL = {EnrollmentKind.INDIVIDUAL: IndividualEnrollmentIn, EnrollmentKind.GROUP: EnrollmentGroupIn}
+_MODEL: dict[EnrollmentKind, type[IndividualEnrollmentIn] | type[EnrollmentGroupIn]] = {
+    EnrollmentKind.INDIVIDUAL: IndividualEnrollmentIn,
+    EnrollmentKind.GROUP: EnrollmentGroupIn,
+}
 
 
 def timestamp(value: datetime | None) -> str | None:
@@ -175,7 +185,9 @@ def attestation_out(att: Attestation) -> dict[str, Any]:
     if att.x509:
         x = att.x509
         if x.client_primary or x.client_secondary:
-            out["x509"] = {"clientCertificates": _pair(_cert_out(x.client_primary), _cert_out(x.client_secondary))}
+            out["x509"] = {
+                "clientCertificates": _pair(_cert_out(x.client_primary), _cert_out(x.client_secondary))
+            }
         elif x.signing_primary or x.signing_secondary:
             out["x509"] = {
                 "signingCertificates": _pair(_cert_out(x.signing_primary), _cert_out(x.signing_secondary))

@@ -46,7 +46,9 @@ async def _begin(request: Request, right: Right) -> AppContext:
     version = request.query_params.get("api-version")
     if version not in API_VERSIONS:
         shown = "missing" if version is None else f"{version!r} is not supported"
-        raise DpsError(400, codes.API_VERSION, f"api-version {shown}; use one of {', '.join(sorted(API_VERSIONS))}")
+        raise DpsError(
+            400, codes.API_VERSION, f"api-version {shown}; use one of {', '.join(sorted(API_VERSIONS))}"
+        )
     return ctx
 
 
@@ -97,7 +99,9 @@ def _add_enrollment_routes(kind: EnrollmentKind, collection: str, item_type: str
             raise InvalidInput(f"{bulk_field} is required")
         if len(raw_items) > MAX_BULK_ITEMS:
             raise DpsError(
-                400, codes.BULK_TOO_LARGE, f"a bulk operation holds at most {MAX_BULK_ITEMS} items, not {len(raw_items)}"
+                400,
+                codes.BULK_TOO_LARGE,
+                f"a bulk operation holds at most {MAX_BULK_ITEMS} items, not {len(raw_items)}",
             )
         items = [_bulk_item(kind, raw) for raw in raw_items]
         failures = await ctx.enrollments.bulk(kind, BulkMode(op.mode), items)
@@ -118,7 +122,9 @@ def _add_enrollment_routes(kind: EnrollmentKind, collection: str, item_type: str
         except InvalidInput as exc:
             raise DpsError(400, codes.BAD_QUERY, exc.message) from exc
         page = await ctx.enrollments.page(
-            kind, request.headers.get("x-ms-continuation"), page_size(request.headers.get("x-ms-max-item-count"))
+            kind,
+            request.headers.get("x-ms-continuation"),
+            page_size(request.headers.get("x-ms-max-item-count")),
         )
         return _page_response(page, item_type, enrollment_out)
 
@@ -171,8 +177,12 @@ async def delete_state(rid: str, request: Request) -> Response:
 @router.post("/registrations/{group_id}/query", name="query_registration_states")
 async def query_states(group_id: str, request: Request) -> Response:
     ctx = await _begin(request, Right.REGISTRATION_STATUS_READ)
-    await _body(request)  # QuerySpecification: sent by the SDKs, absent from the spec; only its shape is checked
+    await _body(
+        request
+    )  # QuerySpecification: sent by the SDKs, absent from the spec; only its shape is checked
     page = await ctx.registration_states.page_of_group(
-        group_id, request.headers.get("x-ms-continuation"), page_size(request.headers.get("x-ms-max-item-count"))
+        group_id,
+        request.headers.get("x-ms-continuation"),
+        page_size(request.headers.get("x-ms-max-item-count")),
     )
     return _page_response(page, "DeviceRegistration", state_out)

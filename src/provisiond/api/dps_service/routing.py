@@ -8,7 +8,8 @@ Every failure inside a DPS route is rendered as a DPS error, never as a bare 500
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -20,11 +21,15 @@ from provisiond.api.dps_service.errors import DpsError, dps_error_for, render_dp
 from provisiond.api.http import BodyTooLarge, MalformedJson
 from provisiond.errors import ProvisiondError
 
-__all__ = ["DpsRoute", "DpsPathMiddleware", "is_dps_service_path"]
+__all__ = ["DpsPathMiddleware", "DpsRoute", "is_dps_service_path"]
 
 log = logging.getLogger(__name__)
 
-_COLLECTIONS = {"enrollments": "enrollments", "enrollmentgroups": "enrollmentGroups", "registrations": "registrations"}
+_COLLECTIONS = {
+    "enrollments": "enrollments",
+    "enrollmentgroups": "enrollmentGroups",
+    "registrations": "registrations",
+}
 _ACTIONS = {"query": "query", "attestationmechanism": "attestationmechanism"}
 
 
@@ -43,7 +48,8 @@ def canonical_path(path: str) -> str | None:
 
 
 def is_dps_service_path(path: str) -> bool:
-    return canonical_path(path) is not None
+    """Whether a path belongs to this dialect (for answering unknown routes in its format)."""
+    return path.strip("/").split("/", 1)[0].lower() in _COLLECTIONS
 
 
 class DpsPathMiddleware:
@@ -63,7 +69,7 @@ class DpsPathMiddleware:
 class DpsRoute(APIRoute):
     """A route whose every failure is answered in DPS's error format."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def dps_handler(request: Request) -> Response:
