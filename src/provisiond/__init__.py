@@ -1,3 +1,3 @@
-"""provisiond: a self-hosted device onboarding service that speaks the DPS, zero-touch and Sphere wire APIs."""
+"""provisiond: self-hosted device onboarding that speaks the DPS, zero-touch and Sphere wire APIs."""
 
 __version__ = "0.1.0"
