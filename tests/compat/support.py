@@ -29,7 +29,13 @@ __all__ = [
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
 
-TRUST_VARS = ("NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPLIB2_CA_CERTS", "SSL_CERT_FILE")
+TRUST_VARS = (
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "HTTPLIB2_CA_CERTS",
+    "SSL_CERT_FILE",
+)
 _LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 
@@ -75,8 +81,7 @@ def run_node(
         ["node", script, *args],
         cwd=NODE_DIR,
         env=compat_env(ca_pem, **extra),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         timeout=timeout,
         check=False,

@@ -307,7 +307,9 @@ def test_query_pages_by_max_item_count_and_continuation_without_repeats(
     assert [p["continuation"] for p in pages] == [True] * (len(pages) - 1) + [False], pages
     seen = [rid for page in pages for rid in page["ids"]]
     assert len(seen) == len(set(seen)), f"items repeated across pages: {pages}"
-    assert set(obs["mine"]) <= set(seen), f"{id_field}s missing from the query: {set(obs['mine']) - set(seen)}"
+    assert set(obs["mine"]) <= set(seen), (
+        f"{id_field}s missing from the query: {set(obs['mine']) - set(seen)}"
+    )
     total = len(seen)
     expected_sizes = [PAGE_SIZE] * (total // PAGE_SIZE) + ([total % PAGE_SIZE] if total % PAGE_SIZE else [])
     assert [len(p["ids"]) for p in pages] == expected_sizes
@@ -317,7 +319,9 @@ def test_query_pages_by_max_item_count_and_continuation_without_repeats(
 # --- registration states ---------------------------------------------------------------------------
 
 
-def test_get_registration_state_of_unknown_id_rejects_not_found(scenario: Callable[[str], Observations]) -> None:
+def test_get_registration_state_of_unknown_id_rejects_not_found(
+    scenario: Callable[[str], Observations],
+) -> None:
     """GET /registrations/{unknown}: 404 with a DPS error (the SDK rejects with 'Not found')."""
     assert_not_found(scenario("registrations")["getUnknown"])
 
