@@ -7,6 +7,8 @@ created is served (leaf + CA chain), so clients need only trust ``caCertificate`
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 
 import uvicorn
 
@@ -44,4 +46,13 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
         init.id_scope,
         init.data_dir,
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal with the
+    # handler that was installed before it started; make that handler a clean exit (status 0).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     uvicorn.Server(config).run()
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    log.info("provisiond stopped (%s)", signal.Signals(signum).name)
+    sys.exit(0)
