@@ -10,6 +10,7 @@ table that maps these classes to its own wire error (see ``api/<dialect>/errors.
     ├── AlreadyExists           a create met an existing record
     ├── PreconditionFailed      an etag (If-Match) did not match
     ├── Unauthorized            credentials missing, malformed, expired, forged or lacking a right
+    ├── Throttled               the caller came back before the retry-after it was given
     └── StoreUnavailable        the database could not be reached or timed out
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "PreconditionFailed",
     "ProvisiondError",
     "StoreUnavailable",
+    "Throttled",
     "Unauthorized",
 ]
 
@@ -52,6 +54,14 @@ class PreconditionFailed(ProvisiondError):
 
 class Unauthorized(ProvisiondError):
     """The caller's credentials are missing, malformed, expired, forged, or lack the needed right."""
+
+
+class Throttled(ProvisiondError):
+    """The caller polled before the time it was told to wait; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreUnavailable(ProvisiondError):

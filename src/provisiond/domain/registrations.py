@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["RegistrationState"]
+__all__ = ["OperationStatus", "RegistrationOperation", "RegistrationState", "RegistrationStatus"]
+
+
+class RegistrationStatus(StrEnum):
+    UNASSIGNED = "unassigned"
+    ASSIGNING = "assigning"
+    ASSIGNED = "assigned"
+    FAILED = "failed"
+    DISABLED = "disabled"
+
+
+class OperationStatus(StrEnum):
+    ASSIGNING = "assigning"
+    ASSIGNED = "assigned"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +44,24 @@ class RegistrationState:
     error_code: int | None = None
     error_message: str | None = None
     payload: dict[str, Any] | None = None
+    attestation_type: str | None = None
+    initial_twin: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationOperation:
+    """One register call of a device: pending while ``assigning``, then frozen with its result.
+
+    ``state`` is the registration state as it was when the operation finished (later
+    registrations do not change it). ``context`` keeps what finishing a pending operation needs
+    after a restart: the matched enrollment and the device's payload and address.
+    """
+
+    operation_id: str
+    registration_id: str
+    status: OperationStatus
+    created: datetime
+    updated: datetime
+    poll_not_before: datetime | None = None
+    state: RegistrationState | None = None
+    context: dict[str, Any] = field(default_factory=dict)

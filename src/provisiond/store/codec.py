@@ -23,9 +23,16 @@ from provisiond.domain.enrollments import (
     TpmAttestation,
     X509Attestation,
 )
-from provisiond.domain.registrations import RegistrationState
+from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 
-__all__ = ["dump_enrollment", "dump_state", "load_enrollment", "load_state"]
+__all__ = [
+    "dump_enrollment",
+    "dump_operation",
+    "dump_state",
+    "load_enrollment",
+    "load_operation",
+    "load_state",
+]
 
 _CERT_SLOTS = ("client_primary", "client_secondary", "signing_primary", "signing_secondary")
 
@@ -160,6 +167,8 @@ def dump_state(s: RegistrationState) -> str:
         "error_code": s.error_code,
         "error_message": s.error_message,
         "payload": s.payload,
+        "attestation_type": s.attestation_type,
+        "initial_twin": s.initial_twin,
     }
     return json.dumps(doc, separators=(",", ":"))
 
@@ -167,3 +176,47 @@ def dump_state(s: RegistrationState) -> str:
 def load_state(etag: str, created: datetime, updated: datetime, doc_text: str) -> RegistrationState:
     doc = json.loads(doc_text)
     return RegistrationState(created=created, updated=updated, etag=etag, **doc)
+
+
+def dump_operation(op: RegistrationOperation) -> str:
+    """The ``doc`` of an operation row: its state snapshot (with its own times) and context."""
+    state = None
+    if op.state is not None:
+        s = op.state
+        state = {
+            "doc": json.loads(dump_state(s)),
+            "etag": s.etag,
+            "created": s.created.isoformat(),
+            "updated": s.updated.isoformat(),
+        }
+    return json.dumps({"registration_id": op.registration_id, "state": state, "context": op.context})
+
+
+def load_operation(
+    operation_id: str,
+    status: str,
+    created: datetime,
+    updated: datetime,
+    poll_not_before: datetime | None,
+    doc_text: str,
+) -> RegistrationOperation:
+    doc = json.loads(doc_text)
+    snap = doc["state"]
+    state = None
+    if snap is not None:
+        state = RegistrationState(
+            created=datetime.fromisoformat(snap["created"]),
+            updated=datetime.fromisoformat(snap["updated"]),
+            etag=snap["etag"],
+            **snap["doc"],
+        )
+    return RegistrationOperation(
+        operation_id=operation_id,
+        registration_id=doc["registration_id"],
+        status=OperationStatus(status),
+        created=created,
+        updated=updated,
+        poll_not_before=poll_not_before,
+        state=state,
+        context=doc["context"],
+    )

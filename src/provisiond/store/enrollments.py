@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.enrollments import ANY_ETAG, Enrollment, EnrollmentKind
 from provisiond.store.codec import dump_enrollment, load_enrollment
+from provisiond.store.dialect import insert_for
 from provisiond.store.tables import enrollments as t
 
 __all__ = [
@@ -47,10 +47,6 @@ def _values(e: Enrollment) -> dict[str, Any]:
     }
 
 
-def _insert(conn: AsyncConnection) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(t)
-
-
 async def get_enrollment(conn: AsyncConnection, kind: EnrollmentKind, key: str) -> Enrollment | None:
     row = (await conn.execute(select(*_COLUMNS).where(t.c.kind == kind.value, t.c.key == key))).first()
     return _load(row) if row else None
@@ -63,13 +59,13 @@ async def get_enrollment_etag(conn: AsyncConnection, kind: EnrollmentKind, key: 
 
 async def insert_enrollment(conn: AsyncConnection, e: Enrollment) -> bool:
     """Create; ``False`` when a record with that id exists already."""
-    stmt = _insert(conn).values(**_values(e)).on_conflict_do_nothing(index_elements=[t.c.kind, t.c.key])
+    stmt = insert_for(conn, t).values(**_values(e)).on_conflict_do_nothing(index_elements=[t.c.kind, t.c.key])
     return (await conn.execute(stmt)).rowcount == 1
 
 
 async def upsert_enrollment(conn: AsyncConnection, e: Enrollment) -> Enrollment:
     """Create or replace unconditionally, keeping the original creation time on replace."""
-    ins = _insert(conn).values(**_values(e))
+    ins = insert_for(conn, t).values(**_values(e))
     stmt = ins.on_conflict_do_update(
         index_elements=[t.c.kind, t.c.key],
         set_={"etag": ins.excluded.etag, "updated": ins.excluded.updated, "doc": ins.excluded.doc},

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.enrollments import ANY_ETAG
-from provisiond.domain.registrations import RegistrationState
-from provisiond.store.codec import load_state
+from provisiond.domain.ids import id_key
+from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
+from provisiond.store.codec import dump_operation, dump_state, load_operation, load_state
+from provisiond.store.dialect import insert_for
+from provisiond.store.tables import registration_operations as ops
 from provisiond.store.tables import registration_states as t
 
-__all__ = ["delete_state", "get_state", "get_state_etag", "page_states_of_group"]
+__all__ = [
+    "delete_state",
+    "finish_operation",
+    "get_operation",
+    "get_state",
+    "get_state_etag",
+    "insert_operation",
+    "page_states_of_group",
+    "pending_operations",
+    "put_state",
+    "set_poll_not_before",
+]
 
 _COLUMNS = (t.c.etag, t.c.created, t.c.updated, t.c.doc)
 
@@ -46,3 +61,81 @@ async def page_states_of_group(
     if after_key is not None:
         stmt = stmt.where(t.c.key > after_key)
     return [_load(row) for row in await conn.execute(stmt.order_by(t.c.key).limit(limit))]
+
+
+async def put_state(conn: AsyncConnection, state: RegistrationState, group_key: str | None) -> None:
+    """Create or replace the registration state of a device."""
+    ins = insert_for(conn, t).values(
+        key=id_key(state.registration_id),
+        group_key=group_key,
+        etag=state.etag,
+        created=state.created,
+        updated=state.updated,
+        doc=dump_state(state),
+    )
+    await conn.execute(
+        ins.on_conflict_do_update(
+            index_elements=[t.c.key],
+            set_={
+                "group_key": ins.excluded.group_key,
+                "etag": ins.excluded.etag,
+                "updated": ins.excluded.updated,
+                "doc": ins.excluded.doc,
+            },
+        )
+    )
+
+
+_OP_COLUMNS = (
+    ops.c.operation_id,
+    ops.c.status,
+    ops.c.created,
+    ops.c.updated,
+    ops.c.poll_not_before,
+    ops.c.doc,
+)
+
+
+def _load_op(row: Any) -> RegistrationOperation:
+    return load_operation(
+        row.operation_id, row.status, row.created, row.updated, row.poll_not_before, row.doc
+    )
+
+
+async def insert_operation(conn: AsyncConnection, op: RegistrationOperation) -> None:
+    await conn.execute(
+        insert(ops).values(
+            operation_id=op.operation_id,
+            registration_key=id_key(op.registration_id),
+            status=op.status.value,
+            created=op.created,
+            updated=op.updated,
+            poll_not_before=op.poll_not_before,
+            doc=dump_operation(op),
+        )
+    )
+
+
+async def get_operation(conn: AsyncConnection, operation_id: str) -> RegistrationOperation | None:
+    row = (await conn.execute(select(*_OP_COLUMNS).where(ops.c.operation_id == operation_id))).first()
+    return _load_op(row) if row else None
+
+
+async def finish_operation(conn: AsyncConnection, op: RegistrationOperation) -> bool:
+    """Record a pending operation's result, only if it is still pending (the result is written once)."""
+    result = await conn.execute(
+        update(ops)
+        .where(ops.c.operation_id == op.operation_id, ops.c.status == OperationStatus.ASSIGNING.value)
+        .values(status=op.status.value, updated=op.updated, poll_not_before=None, doc=dump_operation(op))
+    )
+    return result.rowcount == 1
+
+
+async def set_poll_not_before(conn: AsyncConnection, operation_id: str, when: datetime) -> None:
+    await conn.execute(update(ops).where(ops.c.operation_id == operation_id).values(poll_not_before=when))
+
+
+async def pending_operations(conn: AsyncConnection) -> list[RegistrationOperation]:
+    """Operations still ``assigning`` (custom allocation interrupted by a restart, or running)."""
+    rows = await conn.execute(select(*_OP_COLUMNS).where(ops.c.status == OperationStatus.ASSIGNING.value))
+    return [_load_op(row) for row in rows]

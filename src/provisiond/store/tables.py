@@ -6,7 +6,16 @@ from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
 
 from provisiond.store.types import UtcDateTime
 
-__all__ = ["dps_instance", "dps_policies", "enrollments", "metadata", "registration_states"]
+__all__ = [
+    "dps_hubs",
+    "dps_instance",
+    "dps_policies",
+    "dps_regions",
+    "enrollments",
+    "metadata",
+    "registration_operations",
+    "registration_states",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -26,6 +35,7 @@ dps_instance = Table(
     Column("id_scope", String(32), nullable=False),
     Column("service_host", String(255), nullable=False),
     Column("created", UtcDateTime, nullable=False),
+    Column("allocation_policy", String(16), nullable=False, server_default="hashed"),
 )
 
 dps_policies = Table(
@@ -60,4 +70,37 @@ registration_states = Table(
     Column("updated", UtcDateTime, nullable=False),
     Column("doc", Text, nullable=False),
     Index("ix_registration_states_group", "group_key", "key"),
+)
+
+# IoT hubs linked to the instance; ``key`` is the case-folded host name.
+dps_hubs = Table(
+    "dps_hubs",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("host_name", String(255), nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("region", String(64), nullable=True),
+)
+
+# Client network -> region, for geoLatency allocation.
+dps_regions = Table(
+    "dps_regions",
+    metadata,
+    Column("network", String(64), primary_key=True),
+    Column("region", String(64), nullable=False),
+)
+
+# One row per device register call; ``doc`` holds the final state snapshot and the context a
+# pending (custom allocation) operation needs to finish after a restart.
+registration_operations = Table(
+    "registration_operations",
+    metadata,
+    Column("operation_id", String(64), primary_key=True),
+    Column("registration_key", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+    Column("poll_not_before", UtcDateTime, nullable=True),
+    Column("doc", Text, nullable=False),
+    Index("ix_registration_operations_status", "status"),
 )

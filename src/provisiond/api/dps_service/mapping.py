@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from provisiond.api.dps_common import timestamp
 from provisiond.api.dps_service.schemas import (
     AttestationIn,
     CertificatesIn,
@@ -42,10 +42,6 @@ _MODEL: dict[EnrollmentKind, type[IndividualEnrollmentIn] | type[EnrollmentGroup
     EnrollmentKind.INDIVIDUAL: IndividualEnrollmentIn,
     EnrollmentKind.GROUP: EnrollmentGroupIn,
 }
-
-
-def timestamp(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond.api.context import AppContext, context
+from provisiond.api.dps_common import check_api_version
 from provisiond.api.dps_service import errors as codes
 from provisiond.api.dps_service.auth import ServiceAuth
 from provisiond.api.dps_service.errors import DpsError, dps_error_for
@@ -30,10 +31,9 @@ from provisiond.domain.query import check_query, page_size
 from provisiond.errors import InvalidInput, NotFound
 from provisiond.services.enrollments import MAX_BULK_ITEMS, BulkMode, ItemRejected, Page
 
-__all__ = ["API_VERSIONS", "MAX_BODY", "router"]
+__all__ = ["MAX_BODY", "router"]
 
 MAX_BODY = 96 * 1024
-API_VERSIONS = frozenset({"2018-04-01", "2018-09-01-preview", "2019-03-31", "2021-06-01", "2021-10-01"})
 
 router = APIRouter(route_class=DpsRoute)
 
@@ -43,12 +43,7 @@ async def _begin(request: Request, right: Right) -> AppContext:
     ctx = context(request)
     auth: ServiceAuth = request.app.state.dps_service_auth
     await auth.authorize(request, right)
-    version = request.query_params.get("api-version")
-    if version not in API_VERSIONS:
-        shown = "missing" if version is None else f"{version!r} is not supported"
-        raise DpsError(
-            400, codes.API_VERSION, f"api-version {shown}; use one of {', '.join(sorted(API_VERSIONS))}"
-        )
+    check_api_version(request)
     return ctx
 
 

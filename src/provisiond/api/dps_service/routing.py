@@ -7,23 +7,12 @@ Every failure inside a DPS route is rendered as a DPS error, never as a bare 500
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
-
-from fastapi.routing import APIRoute
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from provisiond.api.dps_service import errors as codes
-from provisiond.api.dps_service.errors import DpsError, dps_error_for, render_dps_error
-from provisiond.api.http import BodyTooLarge, MalformedJson
-from provisiond.errors import ProvisiondError
+from provisiond.api.dps_common import dps_route_class
+from provisiond.api.dps_service.errors import dps_error_for
 
 __all__ = ["DpsPathMiddleware", "DpsRoute", "is_dps_service_path"]
-
-log = logging.getLogger(__name__)
 
 _COLLECTIONS = {
     "enrollments": "enrollments",
@@ -66,25 +55,4 @@ class DpsPathMiddleware:
         await self.app(scope, receive, send)
 
 
-class DpsRoute(APIRoute):
-    """A route whose every failure is answered in DPS's error format."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def dps_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except DpsError as exc:
-                return render_dps_error(exc)
-            except ProvisiondError as exc:
-                return render_dps_error(dps_error_for(exc))
-            except BodyTooLarge as exc:
-                return render_dps_error(DpsError(413, codes.BODY_TOO_LARGE, str(exc)))
-            except MalformedJson as exc:
-                return render_dps_error(DpsError(400, codes.MALFORMED_JSON, f"malformed JSON body: {exc}"))
-            except Exception:
-                log.exception("unexpected failure in %s %s", request.method, request.url.path)
-                return render_dps_error(DpsError(500, codes.INTERNAL, "internal error"))
-
-        return dps_handler
+DpsRoute = dps_route_class(dps_error_for)

@@ -1,0 +1,115 @@
+"""The DPS error body, shared by DPS's two dialects (service API and device API).
+
+Both dialects answer failures with ProvisioningServiceErrorDetails; each keeps its own table of
+which failure gets which code (``dps_service/errors.py``, ``dps_device/errors.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from provisiond.api.http import BodyTooLarge, MalformedJson, json_response
+from provisiond.errors import ProvisiondError
+
+__all__ = [
+    "API_VERSION",
+    "API_VERSIONS",
+    "BODY_TOO_LARGE",
+    "INTERNAL",
+    "MALFORMED_JSON",
+    "DpsError",
+    "check_api_version",
+    "dps_route_class",
+    "render_dps_error",
+    "timestamp",
+]
+
+log = logging.getLogger(__name__)
+
+MALFORMED_JSON = 400001
+API_VERSION = 400002
+BODY_TOO_LARGE = 413000
+INTERNAL = 500000
+
+
+# Every api-version an official SDK sends; the wire format is the same for all of them.
+API_VERSIONS = frozenset(
+    {"2018-04-01", "2018-09-01-preview", "2018-11-01", "2019-03-31", "2021-06-01", "2021-10-01"}
+)
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """DPS's ISO 8601 UTC form, e.g. ``2024-01-01T00:00:00.000000Z``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
+
+
+class DpsError(Exception):
+    """A failure in DPS terms: HTTP status, six-digit errorCode, message, optional retry-after."""
+
+    def __init__(self, status: int, code: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+def check_api_version(request: Request) -> None:
+    """Refuse a missing or unknown ``api-version`` query parameter."""
+    version = request.query_params.get("api-version")
+    if version not in API_VERSIONS:
+        shown = "missing" if version is None else f"{version!r} is not supported"
+        raise DpsError(400, API_VERSION, f"api-version {shown}; use one of {', '.join(sorted(API_VERSIONS))}")
+
+
+def render_dps_error(err: DpsError) -> Response:
+    """ProvisioningServiceErrorDetails with the ``x-ms-error-code`` header (and Retry-After for 429)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = {
+        "errorCode": err.code,
+        "trackingId": str(uuid.uuid4()),
+        "message": err.message,
+        "timestampUtc": now,
+    }
+    headers = {"x-ms-error-code": str(err.code)}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(err.retry_after)
+    return json_response(body, err.status, headers=headers)
+
+
+def dps_route_class(translate: Callable[[ProvisiondError], DpsError]) -> type[APIRoute]:
+    """A route class whose every failure is answered in DPS's error format.
+
+    ``translate`` is the dialect's own table from domain errors to DPS errors.
+    """
+
+    class DpsRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def dps_handler(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except DpsError as exc:
+                    return render_dps_error(exc)
+                except ProvisiondError as exc:
+                    return render_dps_error(translate(exc))
+                except BodyTooLarge as exc:
+                    return render_dps_error(DpsError(413, BODY_TOO_LARGE, str(exc)))
+                except MalformedJson as exc:
+                    return render_dps_error(DpsError(400, MALFORMED_JSON, f"malformed JSON body: {exc}"))
+                except Exception:
+                    log.exception("unexpected failure in %s %s", request.method, request.url.path)
+                    return render_dps_error(DpsError(500, INTERNAL, "internal error"))
+
+            return dps_handler
+
+    return DpsRoute

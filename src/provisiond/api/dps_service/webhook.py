@@ -1,0 +1,101 @@
+"""The custom-allocation webhook call: DPS's AllocationRequest out, AllocationResponse back.
+
+The request embeds the enrollment in the service API's JSON, sanitised as DPS does it: the
+attestation without keys and the webhook URL with its query (a function key) masked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from provisiond.api.dps_service.mapping import enrollment_out
+from provisiond.domain.enrollments import EnrollmentKind
+from provisiond.domain.webhooks import redact_webhook_url
+from provisiond.services.registration import (
+    CUSTOM_FAILED,
+    CUSTOM_NO_HUB,
+    CUSTOM_UNAUTHORIZED,
+    AllocationDecision,
+    CustomRequest,
+    RegistrationError,
+)
+
+__all__ = ["HttpWebhookAllocator", "allocation_request"]
+
+
+def allocation_request(request: CustomRequest) -> dict[str, Any]:
+    """The AllocationRequest body of WIRE.md §2b.1."""
+    e = request.enrollment
+    enrollment = enrollment_out(e)
+    enrollment["attestation"] = {"type": e.attestation.type.value}
+    if e.custom_allocation is not None:
+        enrollment["customAllocationDefinition"]["webhookUrl"] = redact_webhook_url(
+            e.custom_allocation.webhook_url
+        )
+    context: dict[str, Any] = {"registrationId": request.registration_id}
+    if request.current_hub:
+        context["currentIotHubHostName"] = request.current_hub
+        context["currentDeviceId"] = request.current_device_id
+    context[request.attestation_type] = {}
+    if request.payload is not None:
+        context["payload"] = request.payload
+    key = "individualEnrollment" if e.kind is EnrollmentKind.INDIVIDUAL else "enrollmentGroup"
+    return {key: enrollment, "deviceRuntimeContext": context, "linkedHubs": request.linked_hubs}
+
+
+def _member(body: dict[str, Any], name: str) -> Any:
+    """A member by case-insensitive name (one DPS doc spells ``iotHubHostname``)."""
+    for key, value in body.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+class HttpWebhookAllocator:
+    """POSTs the AllocationRequest with httpx; every failure becomes a RegistrationError."""
+
+    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+        self._client = client or httpx.AsyncClient(follow_redirects=False)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __call__(self, request: CustomRequest, time_limit: float) -> AllocationDecision:
+        custom = request.enrollment.custom_allocation
+        assert custom is not None
+        body = json.dumps(allocation_request(request)).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
+        try:
+            answer = await self._client.post(
+                custom.webhook_url, content=body, headers=headers, timeout=time_limit
+            )
+        except httpx.TimeoutException as exc:
+            raise RegistrationError(
+                CUSTOM_FAILED, f"the allocation webhook did not answer within {time_limit:g} s"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise RegistrationError(
+                CUSTOM_FAILED, f"the allocation webhook could not be reached: {type(exc).__name__}"
+            ) from exc
+        if answer.status_code == 401:
+            raise RegistrationError(CUSTOM_UNAUTHORIZED, "the allocation webhook answered 401 Unauthorized")
+        if not 200 <= answer.status_code < 300:
+            raise RegistrationError(
+                CUSTOM_FAILED, f"the allocation webhook answered HTTP {answer.status_code}"
+            )
+        try:
+            parsed = json.loads(answer.content)  # whatever the Content-Type: some webhooks send text/plain
+        except ValueError as exc:
+            raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not JSON") from exc
+        if not isinstance(parsed, dict):
+            raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not a JSON object")
+        hub = _member(parsed, "iotHubHostName")
+        if not hub or not isinstance(hub, str):
+            raise RegistrationError(CUSTOM_NO_HUB, "the allocation webhook named no iotHubHostName")
+        twin = _member(parsed, "initialTwin")
+        return AllocationDecision(
+            hub=hub, initial_twin=twin if isinstance(twin, dict) else None, payload=_member(parsed, "payload")
+        )

@@ -1,0 +1,497 @@
+"""Device registration: a device proves who it is and is assigned a hub.
+
+A register call is answered at once with an operation. For hashed, static and geoLatency the
+result is decided in the same transaction that records the operation, so nothing is left pending.
+Custom allocation asks a webhook: the operation is committed as ``assigning``, the webhook call
+runs in the background, and the result is recorded with a conditional write (``WHERE status =
+'assigning'``), so however often the webhook is called (a retry, a restart that resumes pending
+operations, two processes) the registration result is recorded exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from provisiond.domain.allocation import AllocationFailed, LinkedHub, candidates, choose_hub, region_of
+from provisiond.domain.clock import Clock, utc_now
+from provisiond.domain.enrollments import (
+    AllocationPolicy,
+    AttestationType,
+    Enrollment,
+    EnrollmentKind,
+    new_etag,
+)
+from provisiond.domain.ids import check_enrollment_id, id_key
+from provisiond.domain.registrations import (
+    OperationStatus,
+    RegistrationOperation,
+    RegistrationState,
+    RegistrationStatus,
+)
+from provisiond.domain.reprovision import reprovision
+from provisiond.domain.sas import SasToken, derive_device_key, parse_sas, verify_signature
+from provisiond.domain.webhooks import check_webhook_url
+from provisiond.errors import InvalidInput, NotFound, ProvisiondError, Throttled, Unauthorized
+from provisiond.store import enrollments as enrollment_repo
+from provisiond.store import hubs as hub_repo
+from provisiond.store import instance as instance_repo
+from provisiond.store import registrations as repo
+from provisiond.store.db import Database
+
+__all__ = [
+    "AllocationDecision",
+    "CustomAllocator",
+    "RegistrationError",
+    "RegistrationService",
+    "RegistrationSettings",
+    "UnknownIdScope",
+    "UnknownRegistration",
+]
+
+log = logging.getLogger(__name__)
+
+# errorCode values recorded in a failed registration state (docs/errors.md, DPS device table).
+DISABLED = 401006
+NO_HUB = 400206
+CUSTOM_FAILED = 400207
+CUSTOM_NO_HUB = 400208
+CUSTOM_UNAUTHORIZED = 400209
+
+
+class UnknownIdScope(NotFound):
+    """The id scope is not this instance's."""
+
+
+class UnknownRegistration(NotFound):
+    """No enrollment knows this registration id (or the operation id)."""
+
+
+class RegistrationError(ProvisiondError):
+    """A failure recorded in the registration state: ``code`` is its six-digit errorCode."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationDecision:
+    """What a custom-allocation webhook decided."""
+
+    hub: str
+    initial_twin: dict[str, Any] | None = None
+    payload: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomRequest:
+    """What a custom-allocation webhook is told."""
+
+    enrollment: Enrollment
+    registration_id: str
+    linked_hubs: list[str]
+    current_hub: str | None
+    current_device_id: str | None
+    payload: Any
+    attestation_type: str
+
+
+class CustomAllocator(Protocol):
+    """Calls the enrollment's webhook; raises ``RegistrationError`` for any failure."""
+
+    async def __call__(self, request: CustomRequest, time_limit: float) -> AllocationDecision: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSettings:
+    retry_after: int = 1
+    webhook_timeout: float = 10.0
+    webhook_allowlist: tuple[str, ...] = ()
+    webhook_allow_http: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    enrollment: Enrollment
+    attestation_type: str
+
+
+@dataclass
+class RegistrationService:
+    db: Database
+    allocator: CustomAllocator
+    settings: RegistrationSettings = field(default_factory=RegistrationSettings)
+    clock: Clock = utc_now
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    # -- device calls -----------------------------------------------------------------------
+
+    async def register(
+        self,
+        id_scope: str,
+        registration_id: str,
+        authorization: str | None,
+        payload: Any,
+        client_ip: str | None,
+    ) -> RegistrationOperation:
+        """Authenticate the device, start (and usually finish) its registration."""
+        match = await self._authenticate(id_scope, registration_id, authorization)
+        now = self.clock()
+        op = RegistrationOperation(
+            operation_id=_new_operation_id(),
+            registration_id=registration_id,
+            status=OperationStatus.ASSIGNING,
+            created=now,
+            updated=now,
+            poll_not_before=now + timedelta(seconds=self.settings.retry_after),
+            context={
+                "kind": match.enrollment.kind.value,
+                "enrollment": match.enrollment.id,
+                "attestation": match.attestation_type,
+                "payload": payload,
+                "client_ip": client_ip,
+            },
+        )
+        async with self.db.write() as conn:
+            prior = await repo.get_state(conn, id_key(registration_id))
+            policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
+            if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
+                pending = replace(
+                    op,
+                    context={
+                        **op.context,
+                        "current_hub": _hub_of(prior),
+                        "current_device_id": _device_of(prior),
+                    },
+                )
+                await repo.insert_operation(conn, pending)
+            else:
+                linked = await hub_repo.list_hubs(conn)
+                region = (
+                    region_of(client_ip, await hub_repo.list_regions(conn))
+                    if policy is AllocationPolicy.GEO_LATENCY
+                    else None
+                )
+                try:
+                    decision = self._decide(match, policy, linked, region)
+                    pending = self._assigned(op, match, prior, decision, now)
+                except RegistrationError as exc:
+                    pending = self._failed(op, match, prior, exc, now)
+                await repo.insert_operation(conn, pending)
+                await repo.put_state(conn, pending.state, _group_key(match.enrollment))  # type: ignore[arg-type]
+        if pending.status is OperationStatus.ASSIGNING:
+            self._spawn(pending)
+        return pending
+
+    async def operation(
+        self, id_scope: str, registration_id: str, operation_id: str, authorization: str | None
+    ) -> RegistrationOperation:
+        """A poll: the operation's current status; throttled before its retry-after."""
+        await self._authenticate(id_scope, registration_id, authorization)
+        now = self.clock()
+        async with self.db.read() as conn:
+            op = await repo.get_operation(conn, operation_id)
+        if op is None or id_key(op.registration_id) != id_key(registration_id):
+            raise UnknownRegistration(f"no operation {operation_id!r} for {registration_id!r}")
+        if op.poll_not_before is not None and now < op.poll_not_before - _POLL_GRACE:
+            wait = max(1, int((op.poll_not_before - now).total_seconds() + 0.999))
+            raise Throttled(f"polled {registration_id!r} before its retry-after", wait)
+        if op.status is OperationStatus.ASSIGNING:
+            async with self.db.write() as conn:
+                await repo.set_poll_not_before(
+                    conn, operation_id, now + timedelta(seconds=self.settings.retry_after)
+                )
+        return op
+
+    async def status(
+        self, id_scope: str, registration_id: str, authorization: str | None
+    ) -> RegistrationState:
+        """The device's latest registration state (the status lookup call)."""
+        await self._authenticate(id_scope, registration_id, authorization)
+        async with self.db.read() as conn:
+            state = await repo.get_state(conn, id_key(registration_id))
+        if state is None:
+            raise UnknownRegistration(f"{registration_id!r} has not registered")
+        return state
+
+    # -- pending custom allocations ---------------------------------------------------------
+
+    async def resume_pending(self) -> int:
+        """Restart the webhook calls of operations left ``assigning`` (e.g. by a restart)."""
+        async with self.db.read() as conn:
+            pending = await repo.pending_operations(conn)
+        for op in pending:
+            self._spawn(op)
+        return len(pending)
+
+    async def drain(self) -> None:
+        """Wait for running webhook calls (tests, orderly shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+    def _spawn(self, op: RegistrationOperation) -> None:
+        task = asyncio.get_running_loop().create_task(self._finish_custom(op))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish_custom(self, op: RegistrationOperation) -> None:
+        try:
+            await self._run_custom(op)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must not leave the operation pending forever in this process
+            log.exception("custom allocation of operation %s failed unexpectedly", op.operation_id)
+
+    async def _run_custom(self, op: RegistrationOperation) -> None:
+        ctx = op.context
+        async with self.db.read() as conn:
+            enrollment = await enrollment_repo.get_enrollment(
+                conn, EnrollmentKind(ctx["kind"]), id_key(ctx["enrollment"])
+            )
+            linked = await hub_repo.list_hubs(conn)
+            prior = await repo.get_state(conn, id_key(op.registration_id))
+        match = _Match(enrollment, ctx["attestation"]) if enrollment else None
+        try:
+            if match is None:
+                raise RegistrationError(
+                    CUSTOM_FAILED, "the enrollment was deleted while the registration was assigning"
+                )
+            custom = match.enrollment.custom_allocation
+            if custom is None:
+                raise RegistrationError(CUSTOM_FAILED, "the enrollment has no customAllocationDefinition")
+            try:
+                check_webhook_url(
+                    custom.webhook_url, self.settings.webhook_allowlist, self.settings.webhook_allow_http
+                )
+            except InvalidInput as exc:
+                raise RegistrationError(CUSTOM_FAILED, exc.message) from exc
+            pool = candidates(match.enrollment, linked)
+            current = ctx.get("current_hub")
+            if current and not match.enrollment.update_hub_assignment:
+                pool = [hub for hub in pool if hub.host_name.lower() == current.lower()] or pool
+            request = CustomRequest(
+                enrollment=match.enrollment,
+                registration_id=op.registration_id,
+                linked_hubs=[hub.host_name for hub in pool],
+                current_hub=current,
+                current_device_id=ctx.get("current_device_id"),
+                payload=ctx.get("payload"),
+                attestation_type=ctx["attestation"],
+            )
+            decision = await self.allocator(request, self.settings.webhook_timeout)
+            if decision.hub.lower() not in {hub.host_name.lower() for hub in pool}:
+                raise RegistrationError(
+                    CUSTOM_FAILED, f"the webhook chose {decision.hub!r}, which is not one of linkedHubs"
+                )
+            now = self.clock()
+            done = self._assigned(op, match, prior, decision, now)
+        except RegistrationError as exc:
+            now = self.clock()
+            done = self._failed(op, match, prior, exc, now) if match else _bare_failure(op, exc, now)
+        async with self.db.write() as conn:
+            if await repo.finish_operation(conn, done) and done.state is not None:
+                await repo.put_state(conn, done.state, _group_key(match.enrollment) if match else None)
+
+    # -- rules ------------------------------------------------------------------------------
+
+    def _decide(
+        self, match: _Match, policy: AllocationPolicy, linked: Sequence[LinkedHub], region: str | None
+    ) -> AllocationDecision | None:
+        """The hub for a non-custom policy; ``None`` for a disabled enrollment."""
+        if not match.enrollment.provisioning_enabled:
+            return None
+        try:
+            hub = choose_hub(policy, match.enrollment, match.enrollment.id, linked, client_region=region)
+        except AllocationFailed as exc:
+            raise RegistrationError(NO_HUB, exc.message) from exc
+        return AllocationDecision(hub.host_name)
+
+    def _assigned(
+        self,
+        op: RegistrationOperation,
+        match: _Match,
+        prior: RegistrationState | None,
+        decision: AllocationDecision | None,
+        now: datetime,
+    ) -> RegistrationOperation:
+        e = match.enrollment
+        if decision is None:
+            return self._failed(
+                op,
+                match,
+                prior,
+                RegistrationError(DISABLED, "the enrollment is disabled"),
+                now,
+                RegistrationStatus.DISABLED,
+            )
+        outcome = reprovision(
+            _hub_of(prior),
+            decision.hub,
+            update_hub_assignment=e.update_hub_assignment,
+            migrate_device_data=e.migrate_device_data,
+        )
+        twin = (
+            (decision.initial_twin or e.initial_twin)
+            if outcome.initial_twin_applies
+            else (prior.initial_twin if prior else None)
+        )
+        state = RegistrationState(
+            registration_id=op.registration_id,
+            status=RegistrationStatus.ASSIGNED.value,
+            created=prior.created if prior else now,
+            updated=now,
+            etag=new_etag(),
+            enrollment_group_id=e.id if e.kind is EnrollmentKind.GROUP else None,
+            assigned_hub=outcome.hub,
+            device_id=_device_id(e, op.registration_id),
+            substatus=outcome.substatus.value,
+            payload=decision.payload,
+            attestation_type=match.attestation_type,
+            initial_twin=twin,
+        )
+        return replace(op, status=OperationStatus.ASSIGNED, updated=now, state=state)
+
+    def _failed(
+        self,
+        op: RegistrationOperation,
+        match: _Match,
+        prior: RegistrationState | None,
+        error: RegistrationError,
+        now: datetime,
+        status: RegistrationStatus = RegistrationStatus.FAILED,
+    ) -> RegistrationOperation:
+        e = match.enrollment
+        state = RegistrationState(
+            registration_id=op.registration_id,
+            status=status.value,
+            created=prior.created if prior else now,
+            updated=now,
+            etag=new_etag(),
+            enrollment_group_id=e.id if e.kind is EnrollmentKind.GROUP else None,
+            error_code=error.code,
+            error_message=error.message,
+            attestation_type=match.attestation_type,
+        )
+        return replace(op, status=OperationStatus.FAILED, updated=now, state=state)
+
+    # -- authentication ---------------------------------------------------------------------
+
+    async def _authenticate(self, id_scope: str, registration_id: str, authorization: str | None) -> _Match:
+        async with self.db.read() as conn:
+            instance = await instance_repo.get_instance(conn)
+            if instance is None or instance.id_scope.lower() != id_scope.lower():
+                raise UnknownIdScope(f"id scope {id_scope!r} is not served here")
+            try:
+                check_enrollment_id(registration_id)
+            except InvalidInput as exc:
+                raise UnknownRegistration(exc.message) from exc
+            token = parse_sas(authorization)
+            expected = f"{id_scope}/registrations/{registration_id}".lower()
+            if token.resource.lower() != expected:
+                raise Unauthorized("the token's resource (sr) is not this device's registration")
+            return await self._match_symmetric(conn, token, registration_id)
+
+    async def _match_symmetric(self, conn: AsyncConnection, token: SasToken, registration_id: str) -> _Match:
+        """Individual enrollment first, then groups in id order; the first whose key signed wins."""
+        now = self.clock().timestamp()
+        if token.expiry <= now:
+            raise Unauthorized("SharedAccessSignature has expired")
+        individual = await enrollment_repo.get_enrollment(
+            conn, EnrollmentKind.INDIVIDUAL, id_key(registration_id)
+        )
+        if individual is not None and _signed_by(token, _keys(individual, registration_id), now):
+            return _Match(individual, AttestationType.SYMMETRIC_KEY.value)
+        after: str | None = None
+        while True:
+            groups = await enrollment_repo.page_enrollments(conn, EnrollmentKind.GROUP, after, 100)
+            for group in groups:
+                if _signed_by(token, _keys(group, registration_id), now):
+                    return _Match(group, AttestationType.SYMMETRIC_KEY.value)
+            if len(groups) < 100:
+                break
+            after = groups[-1].key
+        if individual is None:
+            raise UnknownRegistration(f"no enrollment for registration id {registration_id!r}")
+        raise Unauthorized("SharedAccessSignature signature does not match")
+
+
+_POLL_GRACE = timedelta(milliseconds=100)  # timers fire a little early; not a reason to throttle
+
+
+def _keys(e: Enrollment, registration_id: str) -> list[str]:
+    sym = e.attestation.symmetric_key
+    if e.attestation.type is not AttestationType.SYMMETRIC_KEY or sym is None:
+        return []
+    if e.kind is EnrollmentKind.GROUP:
+        return [
+            derive_device_key(sym.primary_key, registration_id),
+            derive_device_key(sym.secondary_key, registration_id),
+        ]
+    return [sym.primary_key, sym.secondary_key]
+
+
+def _signed_by(token: SasToken, keys: list[str], now: float) -> bool:
+    if not keys:
+        return False
+    try:
+        verify_signature(token, keys, now)
+    except Unauthorized:
+        return False
+    return True
+
+
+def _new_operation_id() -> str:
+    # Letters, digits, '.' and '-' only: the id travels in paths and MQTT topics.
+    return f"4.{secrets.token_hex(8)}.{secrets.token_hex(16)}"
+
+
+def _device_id(e: Enrollment, registration_id: str) -> str:
+    """An individual enrollment's deviceId if it names one, else the registration id."""
+    if e.kind is EnrollmentKind.INDIVIDUAL and e.device_id:
+        return e.device_id
+    return registration_id
+
+
+def _hub_of(state: RegistrationState | None) -> str | None:
+    return (
+        state.assigned_hub
+        if state is not None and state.status == RegistrationStatus.ASSIGNED.value
+        else None
+    )
+
+
+def _device_of(state: RegistrationState | None) -> str | None:
+    return (
+        state.device_id if state is not None and state.status == RegistrationStatus.ASSIGNED.value else None
+    )
+
+
+def _group_key(e: Enrollment) -> str | None:
+    return e.key if e.kind is EnrollmentKind.GROUP else None
+
+
+def _bare_failure(
+    op: RegistrationOperation, error: RegistrationError, now: datetime
+) -> RegistrationOperation:
+    state = RegistrationState(
+        registration_id=op.registration_id,
+        status=RegistrationStatus.FAILED.value,
+        created=now,
+        updated=now,
+        etag=new_etag(),
+        error_code=error.code,
+        error_message=error.message,
+    )
+    return replace(op, status=OperationStatus.FAILED, updated=now, state=state)
