@@ -77,7 +77,13 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One real ``provisiond serve`` process (SQLite) for the API and compat suites."""
-    proc = start_server(tmp_path_factory.mktemp("server"))
+    """One real ``provisiond serve`` process (SQLite) for the API and compat suites.
+
+    Plain-http webhooks on 127.0.0.1 are allowed so tests can serve custom-allocation webhooks.
+    """
+    proc = start_server(
+        tmp_path_factory.mktemp("server"),
+        settings={"webhook_allowlist": ["https://*", "http://127.0.0.1:*"], "webhook_allow_http": True},
+    )
     yield proc
     proc.stop()

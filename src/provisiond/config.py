@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"
+    registration_retry_after: int = Field(
+        default=1, ge=1, le=60, description="Retry-After for devices, seconds"
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, le=120, description="custom allocation webhook timeout"
+    )
+    webhook_allowlist: list[str] = Field(
+        default_factory=lambda: ["https://*"], description="fnmatch patterns a webhookUrl must match"
+    )
+    webhook_allow_http: bool = False
 
     @property
     def database_url(self) -> str:

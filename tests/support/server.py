@@ -82,8 +82,17 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def start_server(data_dir: Path, *, database: str | None = None, port: int | None = None) -> ServerProcess:
-    """``provisiond init --json`` then ``provisiond serve`` on free ports; waits until it listens."""
+def start_server(
+    data_dir: Path,
+    *,
+    database: str | None = None,
+    port: int | None = None,
+    settings: dict[str, object] | None = None,
+) -> ServerProcess:
+    """``provisiond init --json`` then ``provisiond serve`` on free ports; waits until it listens.
+
+    ``settings`` are written into the data dir's settings.json before the server starts.
+    """
     port = port or free_port()
     mqtt_port = free_port()
     common = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
@@ -94,6 +103,9 @@ def start_server(data_dir: Path, *, database: str | None = None, port: int | Non
         check=True,
         timeout=60,
     )
+    if settings:
+        path = data_dir / "settings.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **settings}))
     log = data_dir / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")}
     with log.open("wb") as out:

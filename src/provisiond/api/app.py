@@ -11,12 +11,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond import __version__
-from provisiond.api import dps_service
 from provisiond.api.context import AppContext
+from provisiond.api.dps_common import DpsError, render_dps_error
+from provisiond.api.dps_device.routes import router as dps_device_router
+from provisiond.api.dps_device.routing import DevicePathMiddleware, is_dps_device_path
 from provisiond.api.dps_service import errors as dps_codes
 from provisiond.api.dps_service.auth import ServiceAuth
 from provisiond.api.dps_service.routes import router as dps_service_router
 from provisiond.api.dps_service.routing import DpsPathMiddleware, is_dps_service_path
+from provisiond.api.dps_service.webhook import HttpWebhookAllocator
 from provisiond.api.http import json_response
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
@@ -31,28 +34,32 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = db or Database(settings.database_url)
-        ctx = AppContext.build(settings, database, clock)
+        allocator = HttpWebhookAllocator()
+        ctx = AppContext.build(settings, database, clock, allocator)
         app.state.ctx = ctx
         app.state.dps_service_auth = ServiceAuth(ctx)
+        await ctx.registrations.resume_pending()
         try:
             yield
         finally:
+            ctx.registrations.cancel()
+            await allocator.aclose()
             if db is None:
                 await database.dispose()
 
     app = FastAPI(title="provisiond", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(DpsPathMiddleware)
+    app.add_middleware(DevicePathMiddleware)
     app.include_router(dps_service_router)
+    app.include_router(dps_device_router)
 
     @app.exception_handler(StarletteHTTPException)
     async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
         """Unknown paths and methods, answered in the format of the dialect the path belongs to."""
-        if is_dps_service_path(request.url.path):
+        if is_dps_service_path(request.url.path) or is_dps_device_path(request.url.path):
             code = dps_codes.METHOD_NOT_ALLOWED if exc.status_code == 405 else dps_codes.ROUTE_NOT_FOUND
             message = "method not allowed" if exc.status_code == 405 else "no such resource"
-            return dps_service.errors.render_dps_error(
-                dps_service.errors.DpsError(exc.status_code, code, message)
-            )
+            return render_dps_error(DpsError(exc.status_code, code, message))
         return json_response(
             {"error": {"code": exc.status_code, "message": str(exc.detail)}}, exc.status_code
         )

@@ -8,8 +8,10 @@ from starlette.requests import Request
 
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock
-from provisiond.services.enrollments import EnrollmentService
+from provisiond.services.enrollments import EnrollmentService, WebhookRules
+from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
+from provisiond.services.registration import CustomAllocator, RegistrationService, RegistrationSettings
 from provisiond.services.registrations import RegistrationStateService
 from provisiond.store.db import Database
 
@@ -24,16 +26,27 @@ class AppContext:
     instance: InstanceService
     enrollments: EnrollmentService
     registration_states: RegistrationStateService
+    hubs: HubService
+    registrations: RegistrationService
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, clock: Clock) -> AppContext:
+    def build(cls, settings: Settings, db: Database, clock: Clock, allocator: CustomAllocator) -> AppContext:
+        rules = WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http)
+        registration_settings = RegistrationSettings(
+            retry_after=settings.registration_retry_after,
+            webhook_timeout=settings.webhook_timeout,
+            webhook_allowlist=rules.allowlist,
+            webhook_allow_http=rules.allow_http,
+        )
         return cls(
             settings=settings,
             db=db,
             clock=clock,
             instance=InstanceService(db, clock),
-            enrollments=EnrollmentService(db, clock),
+            enrollments=EnrollmentService(db, clock, rules),
             registration_states=RegistrationStateService(db),
+            hubs=HubService(db),
+            registrations=RegistrationService(db, allocator, registration_settings, clock),
         )
 
 

@@ -14,6 +14,7 @@ import typer
 from provisiond.config import Settings, load_settings
 from provisiond.errors import ProvisiondError
 from provisiond.store.db import Database
+from provisiond.store.migrate import migrate
 
 __all__ = ["DataDir", "DatabaseUrl", "JsonFlag", "emit", "fail", "run", "settings_from", "with_db"]
 
@@ -44,9 +45,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 async def with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
-    """Open the settings' database for one action and close it afterwards."""
+    """Open the settings' database (brought to the current schema) for one action, then close it."""
     db = Database(settings.database_url, pool_size=2)
     try:
+        await migrate(db)
         return await action(db)
     finally:
         await db.dispose()

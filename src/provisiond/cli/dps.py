@@ -8,6 +8,7 @@ import typer
 
 from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
 from provisiond.domain.policies import parse_rights
+from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.store.db import Database
 
@@ -15,7 +16,17 @@ __all__ = ["dps_app"]
 
 dps_app = typer.Typer(no_args_is_help=True, help="The DPS instance of this data dir.")
 policy_app = typer.Typer(no_args_is_help=True, help="Shared access policies (who may call the service API).")
+hub_app = typer.Typer(
+    no_args_is_help=True, help="IoT hubs linked to the instance (where devices are assigned)."
+)
+region_app = typer.Typer(
+    no_args_is_help=True, help="Client network -> region table, for geoLatency allocation."
+)
+allocation_app = typer.Typer(no_args_is_help=True, help="The instance's default allocation policy.")
 dps_app.add_typer(policy_app, name="policy")
+dps_app.add_typer(hub_app, name="hub")
+dps_app.add_typer(region_app, name="region")
+dps_app.add_typer(allocation_app, name="allocation")
 
 
 @policy_app.command("create")
@@ -66,3 +77,91 @@ def policy_delete(
     settings = settings_from(data_dir, database)
     run(with_db(settings, lambda db: InstanceService(db).delete_policy(name)))
     emit(as_json, {"deleted": name}, f"deleted policy {name}")
+
+
+@hub_app.command("add")
+def hub_add(
+    host_name: str,
+    weight: Annotated[int, typer.Option("--weight", help="share of hashed allocation (1-1000)")] = 1,
+    region: Annotated[str | None, typer.Option("--region", help="region name, for geoLatency")] = None,
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Link an IoT hub (or change a linked hub's weight and region)."""
+    settings = settings_from(data_dir, database)
+    hub = run(with_db(settings, lambda db: HubService(db).add(host_name, weight, region)))
+    data = {"hostName": hub.host_name, "weight": hub.weight, "region": hub.region}
+    emit(as_json, data, f"linked {hub.host_name} (weight {hub.weight}, region {hub.region or '-'})")
+
+
+@hub_app.command("list")
+def hub_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """List the linked hubs."""
+    settings = settings_from(data_dir, database)
+    hubs = run(with_db(settings, lambda db: HubService(db).hubs()))
+    rows = [{"hostName": h.host_name, "weight": h.weight, "region": h.region} for h in hubs]
+    emit(
+        as_json,
+        {"hubs": rows},
+        "\n".join(f"{r['hostName']}\t{r['weight']}\t{r['region'] or '-'}" for r in rows),
+    )
+
+
+@hub_app.command("remove")
+def hub_remove(
+    host_name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Unlink a hub: no new device is assigned to it (devices already there keep their state)."""
+    settings = settings_from(data_dir, database)
+    run(with_db(settings, lambda db: HubService(db).remove(host_name)))
+    emit(as_json, {"removed": host_name}, f"unlinked {host_name}")
+
+
+@allocation_app.command("set")
+def allocation_set(
+    policy: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Set the default policy (hashed, static, geoLatency) for enrollments that name none."""
+    settings = settings_from(data_dir, database)
+    chosen = run(with_db(settings, lambda db: HubService(db).set_allocation(policy)))
+    emit(as_json, {"allocationPolicy": chosen.value}, f"default allocation policy: {chosen.value}")
+
+
+@allocation_app.command("show")
+def allocation_show(
+    data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Show the default allocation policy."""
+    settings = settings_from(data_dir, database)
+    current = run(with_db(settings, lambda db: HubService(db).allocation()))
+    emit(as_json, {"allocationPolicy": current.value}, current.value)
+
+
+@region_app.command("add")
+def region_add(
+    cidr: str, region: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Devices connecting from CIDR are in REGION (the most specific network wins)."""
+    settings = settings_from(data_dir, database)
+    rule = run(with_db(settings, lambda db: HubService(db).add_region(cidr, region)))
+    emit(as_json, {"network": rule.network, "region": rule.region}, f"{rule.network} -> {rule.region}")
+
+
+@region_app.command("list")
+def region_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """List the region table."""
+    settings = settings_from(data_dir, database)
+    rules = run(with_db(settings, lambda db: HubService(db).regions()))
+    rows = [{"network": r.network, "region": r.region} for r in rules]
+    emit(as_json, {"regions": rows}, "\n".join(f"{r['network']}\t{r['region']}" for r in rows))
+
+
+@region_app.command("remove")
+def region_remove(
+    cidr: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Remove a network from the region table."""
+    settings = settings_from(data_dir, database)
+    run(with_db(settings, lambda db: HubService(db).remove_region(cidr)))
+    emit(as_json, {"removed": cidr}, f"removed {cidr}")

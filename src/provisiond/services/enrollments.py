@@ -14,11 +14,13 @@ from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind, normalize_if_match
 from provisiond.domain.ids import id_key
 from provisiond.domain.query import decode_token, encode_token
+from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
 from provisiond.store import enrollments as repo
+from provisiond.store import hubs as hub_repo
 from provisiond.store.db import Database
 
-__all__ = ["BulkItemFailure", "BulkMode", "EnrollmentService", "ItemRejected", "Page"]
+__all__ = ["BulkItemFailure", "BulkMode", "EnrollmentService", "ItemRejected", "Page", "WebhookRules"]
 
 MAX_BULK_ITEMS = 10
 
@@ -44,6 +46,14 @@ class BulkItemFailure:
     error: ProvisiondError
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookRules:
+    """Which custom-allocation webhook URLs enrollments may name (operator settings)."""
+
+    allowlist: tuple[str, ...] = ("https://*",)
+    allow_http: bool = False
+
+
 T = TypeVar("T")
 
 
@@ -56,9 +66,10 @@ class Page(Generic[T]):
 class EnrollmentService:
     """Reads and writes individual enrollments and enrollment groups."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: Clock = utc_now, webhooks: WebhookRules | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._webhooks = webhooks or WebhookRules()
 
     async def get(self, kind: EnrollmentKind, enrollment_id: str) -> Enrollment:
         async with self._db.read() as conn:
@@ -71,6 +82,7 @@ class EnrollmentService:
         """Create or replace; with ``if_match`` only the named version may be replaced."""
         record = enrollment.validated().stamped(self._clock())
         async with self._db.write() as conn:
+            await _check_references(conn, record, self._webhooks)
             return await _write(conn, record, normalize_if_match(if_match))
 
     async def delete(self, kind: EnrollmentKind, enrollment_id: str, if_match: str | None) -> None:
@@ -95,7 +107,7 @@ class EnrollmentService:
                     failures.append(BulkItemFailure(item.id, item.error))
                     continue
                 try:
-                    await _apply_bulk_item(conn, mode, item, now)
+                    await _apply_bulk_item(conn, mode, item, now, self._webhooks)
                 except (InvalidInput, NotFound, AlreadyExists, PreconditionFailed) as exc:
                     failures.append(BulkItemFailure(item.id, exc))
         return failures
@@ -110,11 +122,14 @@ class EnrollmentService:
         return Page(items=items, continuation=encode_token(items[-1].key) if more else None)
 
 
-async def _apply_bulk_item(conn: AsyncConnection, mode: BulkMode, item: Enrollment, now: datetime) -> None:
+async def _apply_bulk_item(
+    conn: AsyncConnection, mode: BulkMode, item: Enrollment, now: datetime, webhooks: WebhookRules
+) -> None:
     if mode is BulkMode.DELETE:
         await _delete(conn, item.kind, item.id, None)
         return
     record = item.validated().stamped(now)
+    await _check_references(conn, record, webhooks)
     if mode is BulkMode.CREATE:
         if not await repo.insert_enrollment(conn, record):
             raise AlreadyExists(f"{item.kind.id_name} {item.id!r} exists")
@@ -144,3 +159,17 @@ async def _delete(
     if await repo.get_enrollment_etag(conn, kind, key) is None:
         raise NotFound(f"{kind.id_name} {enrollment_id!r} does not exist")
     raise PreconditionFailed(f"etag does not match the current version of {enrollment_id!r}")
+
+
+async def _check_references(conn: AsyncConnection, record: Enrollment, webhooks: WebhookRules) -> None:
+    """Hubs an enrollment names must be linked; its webhook must be on the allow-list."""
+    named = list(record.iot_hubs or ())
+    if record.iot_hub_host_name:
+        named.append(record.iot_hub_host_name)
+    if named:
+        linked = {hub.host_name.lower() for hub in await hub_repo.list_hubs(conn)}
+        unknown = sorted({name for name in named if name.lower() not in linked})
+        if unknown:
+            raise InvalidInput(f"IoT hubs not linked to this instance: {', '.join(unknown)}")
+    if record.custom_allocation is not None:
+        check_webhook_url(record.custom_allocation.webhook_url, webhooks.allowlist, webhooks.allow_http)

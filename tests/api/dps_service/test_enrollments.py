@@ -8,6 +8,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from provisiond.services.hubs import HubService
 from tests.api.conftest import DpsApi
 from tests.support.pki import self_signed
 
@@ -39,6 +40,7 @@ async def test_put_applies_dps_defaults_and_server_fields(dps: DpsApi) -> None:
 
 
 async def test_every_field_round_trips_with_its_exact_name(dps: DpsApi) -> None:
+    await HubService(dps.db).add("hub1.example")
     twin = {"tags": {"floor": 3}, "properties": {"desired": {"interval": 5, "$metadata": {"x": 1}}}}
     sent = sym(
         "dev-full",
@@ -186,3 +188,23 @@ async def test_tpm_attestation_keeps_endorsement_and_storage_root_keys(dps: DpsA
     assert (await dps.call("PUT", "/enrollments/tpm-1", json=body)).status_code == 200
     r = await dps.call("POST", "/enrollments/tpm-1/attestationmechanism")
     assert r.json() == {"type": "tpm", "tpm": tpm}
+
+
+async def test_iot_hubs_must_be_linked_hubs(dps: DpsApi) -> None:
+    r = await dps.call("PUT", "/enrollments/dev-1", json=sym("dev-1", iotHubs=["unlinked.example"]))
+    assert r.status_code == 400 and "unlinked.example" in r.json()["message"]
+    r = await dps.call("PUT", "/enrollments/dev-1", json=sym("dev-1", iotHubHostName="unlinked.example"))
+    assert r.status_code == 400
+    await HubService(dps.db).add("Linked.Example")
+    r = await dps.call("PUT", "/enrollments/dev-1", json=sym("dev-1", iotHubs=["linked.example"]))
+    assert r.status_code == 200
+    assert await dps.count() == 1
+
+
+@pytest.mark.parametrize("url", ["http://hook.example/a", "ftp://hook.example/a", "not a url"])
+async def test_webhook_urls_outside_the_allow_list_are_refused(dps: DpsApi, url: str) -> None:
+    """The default allow-list is https only."""
+    custom = {"allocationPolicy": "custom", "customAllocationDefinition": {"webhookUrl": url}}
+    r = await dps.call("PUT", "/enrollments/dev-1", json=sym("dev-1", **custom))
+    assert r.status_code == 400 and r.json()["errorCode"] == 400201
+    assert await dps.count() == 0

@@ -1,0 +1,1 @@
+"""The Azure DPS device API: devices register and poll their registration (HTTP; MQTT later)."""

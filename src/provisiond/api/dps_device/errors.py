@@ -1,0 +1,38 @@
+"""The DPS device error table. Every code is listed in ``docs/errors.md`` (DPS device API)."""
+
+from __future__ import annotations
+
+from provisiond.api.dps_common import DpsError
+from provisiond.errors import (
+    InvalidInput,
+    NotFound,
+    ProvisiondError,
+    StoreUnavailable,
+    Throttled,
+    Unauthorized,
+)
+from provisiond.services.registration import UnknownIdScope, UnknownRegistration
+
+__all__ = ["ID_SCOPE_NOT_FOUND", "REGISTRATION_NOT_FOUND", "device_error_for"]
+
+ID_SCOPE_NOT_FOUND = 404001
+REGISTRATION_NOT_FOUND = 404201
+
+# Domain error class -> (HTTP status, errorCode); the first matching class wins.
+_TABLE: list[tuple[type[ProvisiondError], int, int]] = [
+    (Unauthorized, 401, 401000),
+    (UnknownIdScope, 404, ID_SCOPE_NOT_FOUND),
+    (UnknownRegistration, 404, REGISTRATION_NOT_FOUND),
+    (NotFound, 404, REGISTRATION_NOT_FOUND),
+    (Throttled, 429, 429001),
+    (InvalidInput, 400, 400201),
+    (StoreUnavailable, 503, 503000),
+]
+
+
+def device_error_for(exc: ProvisiondError) -> DpsError:
+    for cls, status, code in _TABLE:
+        if isinstance(exc, cls):
+            retry = exc.retry_after if isinstance(exc, Throttled) else None
+            return DpsError(status, code, exc.message, retry_after=retry)
+    return DpsError(500, 500000, "internal error")

@@ -1,0 +1,43 @@
+"""Registration operations and states in the device API's JSON (RegistrationOperationStatus)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provisiond.api.dps_common import timestamp
+from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
+
+__all__ = ["operation_out", "registration_state_out"]
+
+
+def registration_state_out(s: RegistrationState) -> dict[str, Any]:
+    """DeviceRegistrationResult: always with ``status`` (the Node SDK crashes without it)."""
+    out: dict[str, Any] = {
+        "registrationId": s.registration_id,
+        "createdDateTimeUtc": timestamp(s.created),
+        "status": s.status,
+    }
+    if s.assigned_hub is not None:
+        out["assignedHub"] = s.assigned_hub
+    if s.device_id is not None:
+        out["deviceId"] = s.device_id
+    if s.substatus is not None:
+        out["substatus"] = s.substatus
+    if s.error_code is not None:
+        out["errorCode"] = s.error_code
+        out["errorMessage"] = s.error_message
+    out["lastUpdatedDateTimeUtc"] = timestamp(s.updated)
+    out["etag"] = s.etag
+    if s.payload is not None:
+        out["payload"] = s.payload
+    if s.attestation_type == "symmetricKey" and s.enrollment_group_id is not None:
+        out["symmetricKey"] = {"enrollmentGroupId": s.enrollment_group_id}
+    return out
+
+
+def operation_out(op: RegistrationOperation) -> dict[str, Any]:
+    """``{"operationId", "status"}`` while assigning; with ``registrationState`` once final."""
+    out: dict[str, Any] = {"operationId": op.operation_id, "status": op.status.value}
+    if op.status is not OperationStatus.ASSIGNING and op.state is not None:
+        out["registrationState"] = registration_state_out(op.state)
+    return out
