@@ -46,6 +46,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 async def with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
     """Open the settings' database (brought to the current schema) for one action, then close it."""
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url, pool_size=2)
     try:
         await migrate(db)
