@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from provisiond.api.app import create_app
+from provisiond.api.context import AppContext
 from provisiond.config import Settings
 from provisiond.domain.sas import build_sas
 from provisiond.services.setup import InitResult, initialise
@@ -28,6 +30,7 @@ class DpsApi:
     init: InitResult
     clock: FakeClock
     db: Database
+    ctx: AppContext
 
     @property
     def owner_key(self) -> str:
@@ -77,13 +80,29 @@ class DpsApi:
                 return total
 
 
-@pytest.fixture
-async def dps(db: Database, tmp_path: Path) -> AsyncIterator[DpsApi]:
-    settings = Settings(data_dir=tmp_path / "data", port=8443)
-    clock = FakeClock()
+TEST_SETTINGS: dict[str, Any] = {
+    "port": 8443,
+    "webhook_allowlist": ["https://*", "http://127.0.0.1:*"],
+    "webhook_allow_http": True,
+    "webhook_timeout": 2.0,
+}
+
+
+@asynccontextmanager
+async def running_app(
+    db: Database, data_dir: Path, clock: FakeClock, **overrides: Any
+) -> AsyncIterator[DpsApi]:
+    """The app with its lifespan (as a server start would run it), and a client for it."""
+    settings = Settings(data_dir=data_dir, **{**TEST_SETTINGS, **overrides})
     init = await initialise(settings, db, clock)
     app = create_app(settings, db=db, clock=clock)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="https://localhost:8443") as http:
-            yield DpsApi(http, init, clock, db)
+            yield DpsApi(http, init, clock, db, app.state.ctx)
+
+
+@pytest.fixture
+async def dps(db: Database, tmp_path: Path) -> AsyncIterator[DpsApi]:
+    async with running_app(db, tmp_path / "data", FakeClock()) as api:
+        yield api
