@@ -7,23 +7,34 @@ system bundle, so they are always *assigned* here, never defaulted.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
+import ssl
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from provisiond.domain.sas import build_sas
 from tests.support.server import ServerProcess
 
 __all__ = [
     "NODE_DIR",
+    "SERVICE_API_VERSION",
     "TRUST_VARS",
     "compat_env",
+    "derive_device_key",
     "dps_env",
+    "link_hub",
     "new_symmetric_key",
     "node_json",
     "run_node",
+    "service_request",
     "unique_id",
 ]
 
@@ -106,3 +117,44 @@ def unique_id(prefix: str) -> str:
 def new_symmetric_key() -> str:
     """A random base64 key, as DPS generates for symmetric-key attestation."""
     return base64.b64encode(os.urandom(32)).decode()
+
+
+def derive_device_key(group_key_b64: str, registration_id: str) -> str:
+    """A group member's key: base64(HMAC-SHA256(base64decode(group key), registration id)) (CLIENTS.md §5)."""
+    digest = hmac.new(base64.b64decode(group_key_b64), registration_id.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+SERVICE_API_VERSION = "2021-10-01"
+
+
+def service_request(
+    server: ServerProcess,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """One DPS service API call (WIRE.md §1) as the owner policy, signed like the Node SDK (``sr=localhost``)."""
+    token = build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
+    with httpx.Client(
+        base_url=server.base_url,
+        verify=ssl.create_default_context(cafile=server.ca),
+        trust_env=False,
+        timeout=30,
+    ) as client:
+        return client.request(
+            method,
+            path,
+            params={"api-version": SERVICE_API_VERSION},
+            json=json,
+            headers={"Authorization": token, **(headers or {})},
+        )
+
+
+def link_hub(server: ServerProcess, prefix: str = "hub", *options: str) -> str:
+    """Link a new, uniquely named IoT hub with ``provisiond dps hub add``; returns its host name."""
+    host = f"{unique_id(prefix)}.example"
+    server.cli("dps", "hub", "add", host, *options)
+    return host
