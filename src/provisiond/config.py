@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         default_factory=lambda: ["https://*"], description="fnmatch patterns a webhookUrl must match"
     )
     webhook_allow_http: bool = False
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="CIDRs of TLS-terminating proxies whose x-forwarded-client-cert header is believed",
+    )
 
     @property
     def database_url(self) -> str:

@@ -1,4 +1,4 @@
-"""Running the server process: the ASGI app behind TLS on the HTTPS port.
+"""Running the server process: the ASGI app behind the TLS front on the HTTPS port.
 
 TLS is always on. Without ``--tls-cert/--tls-key`` the development certificate that ``init``
 created is served (leaf + CA chain), so clients need only trust ``caCertificate``.
@@ -11,10 +11,12 @@ import signal
 import sys
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from provisiond.api.app import create_app
 from provisiond.config import Settings
 from provisiond.services.setup import InitResult
+from provisiond.tls.front import fronted, server_context
 
 __all__ = ["serve"]
 
@@ -28,12 +30,14 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
     key = settings.tls_key or init.pki.server_key
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SystemExit("error: --tls-cert and --tls-key go together")
+    # TLS is terminated by our front (tls/front.py), not by uvicorn: it accepts any client
+    # certificate and keeps the chain for the application to judge.
+    context = server_context(cert, key)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        ssl_certfile=str(cert),
-        ssl_keyfile=str(key),
+        http=fronted(context, H11Protocol),
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",

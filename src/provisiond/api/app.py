@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond import __version__
+from provisiond.api.client_certs import ClientCertificateMiddleware
 from provisiond.api.context import AppContext
 from provisiond.api.dps_common import DpsError, render_dps_error
 from provisiond.api.dps_device.routes import router as dps_device_router
@@ -48,6 +49,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
                 await database.dispose()
 
     app = FastAPI(title="provisiond", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(ClientCertificateMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(DpsPathMiddleware)
     app.add_middleware(DevicePathMiddleware)
     app.include_router(dps_service_router)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond.api.http import BodyTooLarge, MalformedJson, json_response
+from provisiond.domain.certificates import CertificateInfo
 from provisiond.errors import ProvisiondError
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "INTERNAL",
     "MALFORMED_JSON",
     "DpsError",
+    "certificate_info_out",
     "check_api_version",
     "dps_route_class",
     "render_dps_error",
@@ -60,6 +62,20 @@ class DpsError(Exception):
         self.code = code
         self.message = message
         self.retry_after = retry_after
+
+
+def certificate_info_out(i: CertificateInfo) -> dict[str, Any]:
+    """X509CertificateInfo as DPS writes it."""
+    return {
+        "subjectName": i.subject_name,
+        "sha1Thumbprint": i.sha1_thumbprint,
+        "sha256Thumbprint": i.sha256_thumbprint,
+        "issuerName": i.issuer_name,
+        "notBeforeUtc": timestamp(i.not_before),
+        "notAfterUtc": timestamp(i.not_after),
+        "serialNumber": i.serial_number,
+        "version": i.version,
+    }
 
 
 def check_api_version(request: Request) -> None:

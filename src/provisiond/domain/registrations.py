@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from provisiond.domain.certificates import CertificateInfo
+
 __all__ = ["OperationStatus", "RegistrationOperation", "RegistrationState", "RegistrationStatus"]
 
 
@@ -46,6 +48,8 @@ class RegistrationState:
     payload: dict[str, Any] | None = None
     attestation_type: str | None = None
     initial_twin: dict[str, Any] | None = None
+    certificate_info: CertificateInfo | None = None
+    signing_certificate_info: CertificateInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.allocation import AllocationFailed, LinkedHub, candidates, choose_hub, region_of
+from provisiond.domain.certificates import CertificateInfo, describe
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import (
     AllocationPolicy,
@@ -39,7 +41,9 @@ from provisiond.domain.registrations import (
 from provisiond.domain.reprovision import reprovision
 from provisiond.domain.sas import SasToken, derive_device_key, parse_sas, verify_signature
 from provisiond.domain.webhooks import check_webhook_url
+from provisiond.domain.x509 import anchor_depth, check_leaf, leaf_matches, presented_chain
 from provisiond.errors import InvalidInput, NotFound, ProvisiondError, Throttled, Unauthorized
+from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as enrollment_repo
 from provisiond.store import hubs as hub_repo
 from provisiond.store import instance as instance_repo
@@ -48,6 +52,7 @@ from provisiond.store.db import Database
 
 __all__ = [
     "AllocationDecision",
+    "Credentials",
     "CustomAllocator",
     "RegistrationError",
     "RegistrationService",
@@ -122,6 +127,17 @@ class RegistrationSettings:
 class _Match:
     enrollment: Enrollment
     attestation_type: str
+    certificate_info: CertificateInfo | None = None
+    signing_certificate_info: CertificateInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What a device presented: a SAS ``Authorization`` value and/or a TLS client chain (DER)."""
+
+    authorization: str | None = None
+    client_chain: tuple[bytes, ...] = ()
+    chain_error: str | None = None
 
 
 @dataclass
@@ -138,12 +154,12 @@ class RegistrationService:
         self,
         id_scope: str,
         registration_id: str,
-        authorization: str | None,
+        credentials: Credentials,
         payload: Any,
         client_ip: str | None,
     ) -> RegistrationOperation:
         """Authenticate the device, start (and usually finish) its registration."""
-        match = await self._authenticate(id_scope, registration_id, authorization)
+        match = await self._authenticate(id_scope, registration_id, credentials)
         now = self.clock()
         op = RegistrationOperation(
             operation_id=_new_operation_id(),
@@ -192,10 +208,10 @@ class RegistrationService:
         return pending
 
     async def operation(
-        self, id_scope: str, registration_id: str, operation_id: str, authorization: str | None
+        self, id_scope: str, registration_id: str, operation_id: str, credentials: Credentials
     ) -> RegistrationOperation:
         """A poll: the operation's current status; throttled before its retry-after."""
-        await self._authenticate(id_scope, registration_id, authorization)
+        await self._authenticate(id_scope, registration_id, credentials)
         now = self.clock()
         async with self.db.read() as conn:
             op = await repo.get_operation(conn, operation_id)
@@ -212,10 +228,10 @@ class RegistrationService:
         return op
 
     async def status(
-        self, id_scope: str, registration_id: str, authorization: str | None
+        self, id_scope: str, registration_id: str, credentials: Credentials
     ) -> RegistrationState:
         """The device's latest registration state (the status lookup call)."""
-        await self._authenticate(id_scope, registration_id, authorization)
+        await self._authenticate(id_scope, registration_id, credentials)
         async with self.db.read() as conn:
             state = await repo.get_state(conn, id_key(registration_id))
         if state is None:
@@ -360,6 +376,8 @@ class RegistrationService:
             payload=decision.payload,
             attestation_type=match.attestation_type,
             initial_twin=twin,
+            certificate_info=match.certificate_info,
+            signing_certificate_info=match.signing_certificate_info,
         )
         return replace(op, status=OperationStatus.ASSIGNED, updated=now, state=state)
 
@@ -383,12 +401,15 @@ class RegistrationService:
             error_code=error.code,
             error_message=error.message,
             attestation_type=match.attestation_type,
+            certificate_info=match.certificate_info,
+            signing_certificate_info=match.signing_certificate_info,
         )
         return replace(op, status=OperationStatus.FAILED, updated=now, state=state)
 
     # -- authentication ---------------------------------------------------------------------
 
-    async def _authenticate(self, id_scope: str, registration_id: str, authorization: str | None) -> _Match:
+    async def _authenticate(self, id_scope: str, registration_id: str, credentials: Credentials) -> _Match:
+        """A SAS token when one is sent, else the TLS client certificate chain."""
         async with self.db.read() as conn:
             instance = await instance_repo.get_instance(conn)
             if instance is None or instance.id_scope.lower() != id_scope.lower():
@@ -397,7 +418,11 @@ class RegistrationService:
                 check_enrollment_id(registration_id)
             except InvalidInput as exc:
                 raise UnknownRegistration(exc.message) from exc
-            token = parse_sas(authorization)
+            if credentials.authorization is None and credentials.chain_error:
+                raise Unauthorized(credentials.chain_error)
+            if credentials.authorization is None and credentials.client_chain:
+                return await self._match_x509(conn, credentials.client_chain, registration_id)
+            token = parse_sas(credentials.authorization)
             expected = f"{id_scope}/registrations/{registration_id}".lower()
             if token.resource.lower() != expected:
                 raise Unauthorized("the token's resource (sr) is not this device's registration")
@@ -413,18 +438,69 @@ class RegistrationService:
         )
         if individual is not None and _signed_by(token, _keys(individual, registration_id), now):
             return _Match(individual, AttestationType.SYMMETRIC_KEY.value)
-        after: str | None = None
-        while True:
-            groups = await enrollment_repo.page_enrollments(conn, EnrollmentKind.GROUP, after, 100)
-            for group in groups:
-                if _signed_by(token, _keys(group, registration_id), now):
-                    return _Match(group, AttestationType.SYMMETRIC_KEY.value)
-            if len(groups) < 100:
-                break
-            after = groups[-1].key
+        async for group in _groups(conn):
+            if _signed_by(token, _keys(group, registration_id), now):
+                return _Match(group, AttestationType.SYMMETRIC_KEY.value)
         if individual is None:
             raise UnknownRegistration(f"no enrollment for registration id {registration_id!r}")
         raise Unauthorized("SharedAccessSignature signature does not match")
+
+    async def _match_x509(
+        self, conn: AsyncConnection, ders: tuple[bytes, ...], registration_id: str
+    ) -> _Match:
+        """The individual enrollment holding this exact leaf, else the group with the nearest anchor."""
+        now = self.clock()
+        chain = presented_chain(ders)
+        try:
+            check_leaf(chain, registration_id, now)
+        except InvalidInput as exc:
+            raise Unauthorized(exc.message) from exc
+        leaf_info = chain.leaf_info
+        individual = await enrollment_repo.get_enrollment(
+            conn, EnrollmentKind.INDIVIDUAL, id_key(registration_id)
+        )
+        if individual is not None and individual.attestation.x509 is not None:
+            x = individual.attestation.x509
+            if leaf_matches(chain, [x.client_primary, x.client_secondary]) is not None:
+                return _Match(individual, AttestationType.X509.value, certificate_info=leaf_info)
+        cas = {name.lower(): der for name, der in await ca_repo.list_cas(conn)}
+        best: tuple[int, Enrollment, CertificateInfo] | None = None
+        x509_groups = 0
+        async for group in _groups(conn):
+            anchors = _group_anchors(group, cas)
+            if not anchors:
+                continue
+            x509_groups += 1
+            found = anchor_depth(chain, anchors, now)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = (found[0], group, describe(found[1]))
+        if best is not None:
+            return _Match(best[1], AttestationType.X509.value, leaf_info, best[2])
+        if individual is None and x509_groups == 0:
+            raise UnknownRegistration(f"no enrollment for registration id {registration_id!r}")
+        raise Unauthorized("the certificate matches no enrollment: not an enrolled leaf, no trusted chain")
+
+
+async def _groups(conn: AsyncConnection) -> AsyncIterator[Enrollment]:
+    """Every enrollment group in id order, a page at a time."""
+    after: str | None = None
+    while True:
+        page = await enrollment_repo.page_enrollments(conn, EnrollmentKind.GROUP, after, 100)
+        for group in page:
+            yield group
+        if len(page) < 100:
+            return
+        after = page[-1].key
+
+
+def _group_anchors(group: Enrollment, cas: dict[str, bytes]) -> list[x509.Certificate]:
+    """The trust anchors of an X.509 group: its signing certificates and its referenced CAs."""
+    x = group.attestation.x509
+    if group.attestation.type is not AttestationType.X509 or x is None:
+        return []
+    ders = [cert.der for cert in (x.signing_primary, x.signing_secondary) if cert is not None]
+    ders += [cas[name.lower()] for name in (x.ca_primary, x.ca_secondary) if name and name.lower() in cas]
+    return [x509.load_der_x509_certificate(der) for der in ders]
 
 
 _POLL_GRACE = timedelta(milliseconds=100)  # timers fire a little early; not a reason to throttle

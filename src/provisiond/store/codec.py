@@ -42,24 +42,31 @@ def _dump_cert(cert: EnrolledCertificate | None) -> str | None:
 
 
 def _load_cert(der_b64: str | None, info: dict[str, Any] | None) -> EnrolledCertificate | None:
-    if der_b64 is None or info is None:
+    loaded = _load_cert_info(info)
+    if der_b64 is None or loaded is None:
         return None
-    return EnrolledCertificate(
-        der=base64.b64decode(der_b64),
-        info=CertificateInfo(
-            **{
-                **info,
-                "not_before": datetime.fromisoformat(info["not_before"]),
-                "not_after": datetime.fromisoformat(info["not_after"]),
-            }
-        ),
-    )
+    return EnrolledCertificate(der=base64.b64decode(der_b64), info=loaded)
 
 
 def _dump_info(cert: EnrolledCertificate | None) -> dict[str, Any] | None:
-    if cert is None:
+    return _dump_cert_info(cert.info) if cert else None
+
+
+def _load_cert_info(info: dict[str, Any] | None) -> CertificateInfo | None:
+    if info is None:
         return None
-    i = cert.info
+    return CertificateInfo(
+        **{
+            **info,
+            "not_before": datetime.fromisoformat(info["not_before"]),
+            "not_after": datetime.fromisoformat(info["not_after"]),
+        }
+    )
+
+
+def _dump_cert_info(i: CertificateInfo | None) -> dict[str, Any] | None:
+    if i is None:
+        return None
     return {
         "subject_name": i.subject_name,
         "sha1_thumbprint": i.sha1_thumbprint,
@@ -169,12 +176,24 @@ def dump_state(s: RegistrationState) -> str:
         "payload": s.payload,
         "attestation_type": s.attestation_type,
         "initial_twin": s.initial_twin,
+        "certificate_info": _dump_cert_info(s.certificate_info),
+        "signing_certificate_info": _dump_cert_info(s.signing_certificate_info),
     }
     return json.dumps(doc, separators=(",", ":"))
 
 
 def load_state(etag: str, created: datetime, updated: datetime, doc_text: str) -> RegistrationState:
-    doc = json.loads(doc_text)
+    return _state_from_doc(json.loads(doc_text), etag, created, updated)
+
+
+def _state_from_doc(
+    doc: dict[str, Any], etag: str, created: datetime, updated: datetime
+) -> RegistrationState:
+    doc = {
+        **doc,
+        "certificate_info": _load_cert_info(doc.get("certificate_info")),
+        "signing_certificate_info": _load_cert_info(doc.get("signing_certificate_info")),
+    }
     return RegistrationState(created=created, updated=updated, etag=etag, **doc)
 
 
@@ -204,11 +223,11 @@ def load_operation(
     snap = doc["state"]
     state = None
     if snap is not None:
-        state = RegistrationState(
-            created=datetime.fromisoformat(snap["created"]),
-            updated=datetime.fromisoformat(snap["updated"]),
-            etag=snap["etag"],
-            **snap["doc"],
+        state = _state_from_doc(
+            snap["doc"],
+            snap["etag"],
+            datetime.fromisoformat(snap["created"]),
+            datetime.fromisoformat(snap["updated"]),
         )
     return RegistrationOperation(
         operation_id=operation_id,

@@ -7,6 +7,7 @@ from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
 from provisiond.store.types import UtcDateTime
 
 __all__ = [
+    "dps_ca_certificates",
     "dps_hubs",
     "dps_instance",
     "dps_policies",
@@ -103,4 +104,14 @@ registration_operations = Table(
     Column("poll_not_before", UtcDateTime, nullable=True),
     Column("doc", Text, nullable=False),
     Index("ix_registration_operations_status", "status"),
+)
+
+# CA certificates of the instance (DPS's "verified CAs"); ``der`` is base64 DER.
+dps_ca_certificates = Table(
+    "dps_ca_certificates",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("der", Text, nullable=False),
+    Column("created", UtcDateTime, nullable=False),
 )

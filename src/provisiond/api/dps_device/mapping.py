@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisiond.api.dps_common import timestamp
+from provisiond.api.dps_common import certificate_info_out, timestamp
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 
 __all__ = ["operation_out", "registration_state_out"]
@@ -32,6 +32,15 @@ def registration_state_out(s: RegistrationState) -> dict[str, Any]:
         out["payload"] = s.payload
     if s.attestation_type == "symmetricKey" and s.enrollment_group_id is not None:
         out["symmetricKey"] = {"enrollmentGroupId": s.enrollment_group_id}
+    if s.attestation_type == "x509":
+        x509: dict[str, Any] = {}
+        if s.certificate_info is not None:
+            x509["certificateInfo"] = certificate_info_out(s.certificate_info)
+        if s.enrollment_group_id is not None:
+            x509["enrollmentGroupId"] = s.enrollment_group_id
+        if s.signing_certificate_info is not None:
+            x509["signingCertificateInfo"] = certificate_info_out(s.signing_certificate_info)
+        out["x509"] = x509
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,6 +16,7 @@ from provisiond.api.dps_device.routing import DeviceRoute
 from provisiond.api.http import json_response, read_json
 from provisiond.domain.registrations import OperationStatus
 from provisiond.errors import InvalidInput
+from provisiond.services.registration import Credentials
 
 __all__ = ["MAX_BODY", "router"]
 
@@ -35,6 +37,13 @@ def _registration_body(body: Any, registration_id: str) -> Any:
     return body.get("payload")
 
 
+def _credentials(request: Request) -> Credentials:
+    """The SAS header and the client certificate chain (from the ASGI TLS extension)."""
+    tls = request.scope.get("extensions", {}).get("tls") or {}
+    chain = tuple(ssl.PEM_cert_to_DER_cert(pem) for pem in tls.get("client_cert_chain") or ())
+    return Credentials(request.headers.get("authorization"), chain, tls.get("client_cert_error"))
+
+
 def _retry_headers(seconds: int, location: str | None = None) -> dict[str, str]:
     headers = {"Retry-After": str(seconds)}
     if location:
@@ -48,9 +57,7 @@ async def register(id_scope: str, registration_id: str, request: Request) -> Res
     ctx = context(request)
     payload = _registration_body(await read_json(request, MAX_BODY), registration_id)
     client = request.client.host if request.client else None
-    op = await ctx.registrations.register(
-        id_scope, registration_id, request.headers.get("authorization"), payload, client
-    )
+    op = await ctx.registrations.register(id_scope, registration_id, _credentials(request), payload, client)
     location = f"/{id_scope}/registrations/{registration_id}/operations/{op.operation_id}"
     body = {"operationId": op.operation_id, "status": OperationStatus.ASSIGNING.value}
     return json_response(body, 202, headers=_retry_headers(ctx.registrations.settings.retry_after, location))
@@ -60,9 +67,7 @@ async def register(id_scope: str, registration_id: str, request: Request) -> Res
 async def operation(id_scope: str, registration_id: str, operation_id: str, request: Request) -> Response:
     check_api_version(request)
     ctx = context(request)  # the Node SDK sends a "{}" body on this GET: it is ignored
-    op = await ctx.registrations.operation(
-        id_scope, registration_id, operation_id, request.headers.get("authorization")
-    )
+    op = await ctx.registrations.operation(id_scope, registration_id, operation_id, _credentials(request))
     if op.status is OperationStatus.ASSIGNING:
         retry = ctx.registrations.settings.retry_after
         return json_response(operation_out(op), 202, headers=_retry_headers(retry))
@@ -74,5 +79,5 @@ async def status(id_scope: str, registration_id: str, request: Request) -> Respo
     check_api_version(request)
     ctx = context(request)
     _registration_body(await read_json(request, MAX_BODY), registration_id)
-    state = await ctx.registrations.status(id_scope, registration_id, request.headers.get("authorization"))
+    state = await ctx.registrations.status(id_scope, registration_id, _credentials(request))
     return json_response(registration_state_out(state))

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from provisiond.api.dps_common import timestamp
+from provisiond.api.dps_common import certificate_info_out, timestamp
 from provisiond.api.dps_service.schemas import (
     AttestationIn,
     CertificatesIn,
@@ -142,21 +142,7 @@ def _attestation(wire: AttestationIn) -> Attestation:
 
 
 def _cert_out(cert: EnrolledCertificate | None) -> dict[str, Any] | None:
-    if cert is None:
-        return None
-    i = cert.info
-    return {
-        "info": {
-            "subjectName": i.subject_name,
-            "sha1Thumbprint": i.sha1_thumbprint,
-            "sha256Thumbprint": i.sha256_thumbprint,
-            "issuerName": i.issuer_name,
-            "notBeforeUtc": timestamp(i.not_before),
-            "notAfterUtc": timestamp(i.not_after),
-            "serialNumber": i.serial_number,
-            "version": i.version,
-        }
-    }
+    return {"info": certificate_info_out(cert.info)} if cert else None
 
 
 def _pair(primary: Any, secondary: Any) -> dict[str, Any]:

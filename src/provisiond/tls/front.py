@@ -1,0 +1,288 @@
+"""The TLS front: TLS for every port, accepting any client certificate and keeping its chain.
+
+CPython's ``ssl`` aborts a handshake whose client certificate it cannot verify and (on 3.11)
+cannot show the chain the client presented, yet DPS must accept self-signed device certificates
+and decide in the application. So TLS is terminated here with pyOpenSSL over memory BIOs:
+
+- the context requests a client certificate and its verify callback accepts every one, so the
+  handshake never fails for the certificate itself (validation happens in ``domain/x509.py``);
+- after the handshake the presented chain (leaf first, as DER) is captured, and every call into
+  the inner protocol runs with it in the ``peer_chain`` context variable, which tasks created
+  by that protocol (uvicorn's request tasks, the MQTT handler) inherit;
+- session caching and tickets are off, so every connection is a full handshake that presents
+  its chain: nothing is ever authorised from a resumed session whose chain was not seen.
+
+The inner protocol (uvicorn's HTTP protocol, the MQTT protocol) sees an ``asyncio.Transport``
+that encrypts what it writes; it never knows TLS is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL, crypto
+
+__all__ = ["TlsProtocol", "fronted", "peer_chain", "server_context"]
+
+log = logging.getLogger(__name__)
+
+# The certificate chain (DER, leaf first) the client of the current connection presented.
+peer_chain: contextvars.ContextVar[tuple[bytes, ...]] = contextvars.ContextVar("peer_chain", default=())
+
+HANDSHAKE_TIMEOUT = 10.0
+_READ_SIZE = 64 * 1024
+
+
+def _accept_any(_conn: SSL.Connection, _cert: crypto.X509, _errno: int, _depth: int, _ok: int) -> bool:
+    return True  # the application validates the chain; the handshake only proves key possession
+
+
+def server_context(cert_chain: Path, key: Path) -> SSL.Context:
+    """A server context that asks for (but does not require) a client certificate."""
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
+    ctx.use_certificate_chain_file(str(cert_chain))
+    ctx.use_privatekey_file(str(key))
+    ctx.check_privatekey()
+    ctx.set_verify(SSL.VERIFY_PEER, _accept_any)
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+    ctx.set_options(SSL.OP_NO_TICKET | SSL.OP_NO_COMPRESSION | SSL.OP_CIPHER_SERVER_PREFERENCE)
+    ctx.set_session_id(b"provisiond")
+    return ctx
+
+
+def _der_chain(conn: SSL.Connection) -> tuple[bytes, ...]:
+    leaf = conn.get_peer_certificate(as_cryptography=True)
+    if leaf is None:
+        return ()
+    # On the server side OpenSSL's peer chain may or may not repeat the leaf: normalise.
+    rest = conn.get_peer_cert_chain(as_cryptography=True) or []
+    ders = [leaf.public_bytes(Encoding.DER)]
+    for cert in rest:
+        der = cert.public_bytes(Encoding.DER)
+        if der != ders[0]:
+            ders.append(der)
+    return tuple(ders)
+
+
+class TlsProtocol(asyncio.Protocol):
+    """The raw TCP side of one connection: handshake, decrypt, hand plaintext to the inner protocol."""
+
+    def __init__(self, context: SSL.Context, inner_factory: Callable[[], asyncio.Protocol]) -> None:
+        self._context = context
+        self._inner_factory = inner_factory
+        self._conn: SSL.Connection | None = None
+        self._raw: asyncio.Transport | None = None
+        self._inner: asyncio.Protocol | None = None
+        self._transport: _TlsTransport | None = None
+        self._chain: tuple[bytes, ...] = ()
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- raw side -----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._raw = transport
+        self._conn = SSL.Connection(self._context, None)
+        self._conn.set_accept_state()
+        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None or self._raw is None:
+            return
+        conn.bio_write(data)
+        if self._inner is None:
+            try:
+                conn.do_handshake()
+            except SSL.WantReadError:
+                self._flush()
+                return
+            except SSL.Error as exc:
+                log.debug("TLS handshake failed: %s", exc)
+                self._flush()
+                self._raw.close()
+                return
+            self._handshake_done()
+        self._pump()
+
+    def eof_received(self) -> bool | None:
+        if self._inner is not None:
+            keep_open: bool | None = self._call(self._inner.eof_received)
+            return keep_open
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._transport is not None:
+            self._transport._closing = True
+        if self._inner is not None:
+            self._call(self._inner.connection_lost, exc)
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _handshake_timeout(self) -> None:
+        if self._inner is None and self._raw is not None:
+            self._raw.abort()
+
+    def _handshake_done(self) -> None:
+        assert self._conn is not None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._chain = _der_chain(self._conn)
+        self._flush()
+        self._transport = _TlsTransport(self)
+        self._inner = self._inner_factory()
+        self._call(self._inner.connection_made, self._transport)
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call into the inner protocol with this connection's chain in ``peer_chain``."""
+        token = peer_chain.set(self._chain)
+        try:
+            return fn(*args)
+        finally:
+            peer_chain.reset(token)
+
+    def _pump(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while self._inner is not None:
+            try:
+                chunk = conn.recv(_READ_SIZE)
+            except SSL.WantReadError:
+                break
+            except SSL.ZeroReturnError:  # the peer sent close_notify
+                self._flush()
+                if not self._call(self._inner.eof_received) and self._raw is not None:
+                    self._raw.close()
+                return
+            except SSL.Error as exc:
+                log.debug("TLS error: %s", exc)
+                if self._raw is not None:
+                    self._raw.abort()
+                return
+            self._call(self._inner.data_received, chunk)
+        self._flush()
+
+    def _flush(self) -> None:
+        conn, raw = self._conn, self._raw
+        if conn is None or raw is None:
+            return
+        while True:
+            try:
+                data = conn.bio_read(_READ_SIZE)
+            except SSL.WantReadError:
+                return
+            if not data or raw.is_closing():
+                return
+            raw.write(data)
+
+    def _encrypt(self, data: bytes) -> None:
+        if self._conn is None:
+            return
+        view = memoryview(data)
+        while view:
+            sent = self._conn.send(view[:_READ_SIZE].tobytes())
+            view = view[sent:]
+        self._flush()
+
+
+class _TlsTransport(asyncio.Transport):
+    """What the inner protocol writes to: plaintext in, TLS records out on the raw transport."""
+
+    def __init__(self, front: TlsProtocol) -> None:
+        super().__init__()
+        self._front = front
+        self._closing = False
+
+    @property
+    def _raw(self) -> asyncio.Transport:
+        assert self._front._raw is not None
+        return self._front._raw
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing:
+            return
+        self._front._encrypt(bytes(data))
+
+    def writelines(self, list_of_data: Any) -> None:
+        self.write(b"".join(bytes(d) for d in list_of_data))
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        conn = self._front._conn
+        if conn is not None:
+            with contextlib.suppress(SSL.Error):
+                conn.shutdown()  # close_notify
+            self._front._flush()
+        self._raw.close()
+
+    def abort(self) -> None:
+        self._closing = True
+        self._raw.abort()
+
+    def is_closing(self) -> bool:
+        return self._closing or self._raw.is_closing()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "sslcontext":
+            return self._front._context
+        if name == "peer_chain":
+            return self._front._chain
+        return self._raw.get_extra_info(name, default)
+
+    def pause_reading(self) -> None:
+        self._raw.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._raw.resume_reading()
+
+    def is_reading(self) -> bool:
+        return self._raw.is_reading()
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self._raw.set_write_buffer_limits(high, low)
+
+    def get_write_buffer_size(self) -> int:
+        return self._raw.get_write_buffer_size()
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        assert isinstance(protocol, asyncio.Protocol)
+        self._front._inner = protocol  # e.g. uvicorn upgrading a connection to WebSocket
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        assert self._front._inner is not None
+        return self._front._inner
+
+
+def fronted(context: SSL.Context, inner_cls: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """Wrap a uvicorn protocol class (constructed with keyword arguments) behind the TLS front."""
+
+    class Fronted(TlsProtocol):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(context, lambda: inner_cls(*args, **kwargs))
+
+    Fronted.__name__ = f"TlsFronted{inner_cls.__name__}"
+    return Fronted
