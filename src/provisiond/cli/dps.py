@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
+from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, fail, run, settings_from, with_db
+from provisiond.domain.certificates import CertificateInfo
 from provisiond.domain.policies import parse_rights
+from provisiond.services.cas import CaService
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.store.db import Database
@@ -22,11 +26,13 @@ hub_app = typer.Typer(
 region_app = typer.Typer(
     no_args_is_help=True, help="Client network -> region table, for geoLatency allocation."
 )
+ca_app = typer.Typer(no_args_is_help=True, help="CA certificates enrollment groups name in caReferences.")
 allocation_app = typer.Typer(no_args_is_help=True, help="The instance's default allocation policy.")
 dps_app.add_typer(policy_app, name="policy")
 dps_app.add_typer(hub_app, name="hub")
 dps_app.add_typer(region_app, name="region")
 dps_app.add_typer(allocation_app, name="allocation")
+dps_app.add_typer(ca_app, name="ca")
 
 
 @policy_app.command("create")
@@ -165,3 +171,54 @@ def region_remove(
     settings = settings_from(data_dir, database)
     run(with_db(settings, lambda db: HubService(db).remove_region(cidr)))
     emit(as_json, {"removed": cidr}, f"removed {cidr}")
+
+
+def _ca_json(name: str, info: CertificateInfo) -> dict[str, object]:
+    return {
+        "name": name,
+        "subjectName": info.subject_name,
+        "sha256Thumbprint": info.sha256_thumbprint,
+        "notAfterUtc": info.not_after.isoformat(),
+    }
+
+
+@ca_app.command("add")
+def ca_add(
+    file: Path,
+    name: Annotated[str, typer.Option("--name", help="the name enrollment groups use in caReferences")],
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a CA certificate (PEM or DER file) that enrollment groups may reference."""
+    settings = settings_from(data_dir, database)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    text = raw.decode("latin-1") if raw.lstrip().startswith(b"-----") else base64.b64encode(raw).decode()
+    cert = run(with_db(settings, lambda db: CaService(db).add(name, text)))
+    emit(as_json, _ca_json(name, cert.info), f"added CA {name}: {cert.info.subject_name}")
+
+
+@ca_app.command("list")
+def ca_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+    """List the CA certificates."""
+    settings = settings_from(data_dir, database)
+    cas = run(with_db(settings, lambda db: CaService(db).cas()))
+    rows = [_ca_json(name, cert.info) for name, cert in cas]
+    emit(
+        as_json,
+        {"cas": rows},
+        "\n".join(f"{r['name']}\t{r['subjectName']}\t{r['notAfterUtc']}" for r in rows),
+    )
+
+
+@ca_app.command("remove")
+def ca_remove(
+    name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Remove a CA certificate: groups referencing it no longer accept chains through it."""
+    settings = settings_from(data_dir, database)
+    run(with_db(settings, lambda db: CaService(db).remove(name)))
+    emit(as_json, {"removed": name}, f"removed CA {name}")

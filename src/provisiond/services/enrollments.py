@@ -16,6 +16,7 @@ from provisiond.domain.ids import id_key
 from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
+from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as repo
 from provisiond.store import hubs as hub_repo
 from provisiond.store.db import Database
@@ -162,7 +163,7 @@ async def _delete(
 
 
 async def _check_references(conn: AsyncConnection, record: Enrollment, webhooks: WebhookRules) -> None:
-    """Hubs an enrollment names must be linked; its webhook must be on the allow-list."""
+    """Hubs must be linked, CAs must exist, and a webhook must be on the allow-list."""
     named = list(record.iot_hubs or ())
     if record.iot_hub_host_name:
         named.append(record.iot_hub_host_name)
@@ -173,3 +174,12 @@ async def _check_references(conn: AsyncConnection, record: Enrollment, webhooks:
             raise InvalidInput(f"IoT hubs not linked to this instance: {', '.join(unknown)}")
     if record.custom_allocation is not None:
         check_webhook_url(record.custom_allocation.webhook_url, webhooks.allowlist, webhooks.allow_http)
+    x509 = record.attestation.x509
+    refs = [name for name in (x509.ca_primary, x509.ca_secondary) if name] if x509 else []
+    if refs:
+        known = await ca_repo.get_cas(conn, refs)
+        missing = [name for name in refs if name.lower() not in known]
+        if missing:
+            raise InvalidInput(
+                f"caReferences name CA certificates this instance does not have: {', '.join(missing)}"
+            )

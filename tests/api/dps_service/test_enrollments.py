@@ -8,9 +8,10 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from provisiond.services.cas import CaService
 from provisiond.services.hubs import HubService
 from tests.api.conftest import DpsApi
-from tests.support.pki import self_signed
+from tests.support.pki import issue, self_signed
 
 KEY = "c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5MTIzNDU="
 
@@ -158,7 +159,7 @@ async def test_x509_certificates_in_every_encoding_get_computed_info(dps: DpsApi
     assert info["subjectName"] == "CN=dev-x509" and info["issuerName"] == "CN=dev-x509"
     assert info["sha256Thumbprint"] == hashlib.sha256(der).hexdigest().upper()
     assert info["sha1Thumbprint"] == hashlib.sha1(der).hexdigest().upper()  # noqa: S324 - DPS reports SHA-1 thumbprints
-    assert (info["serialNumber"], info["version"]) == ("1234ABCD", 3)
+    assert (info["serialNumber"], info["version"]) == (format(cert.serial_number, "X"), 3)
     assert info["notAfterUtc"].endswith("Z")
 
 
@@ -178,6 +179,11 @@ async def test_group_with_signing_certificate_and_ca_references(dps: DpsApi) -> 
         "enrollmentGroupId": "g2",
         "attestation": {"type": "x509", "x509": {"caReferences": {"primary": "ca-1", "secondary": "ca-2"}}},
     }
+    r = await dps.call("PUT", "/enrollmentGroups/g2", json=refs)
+    assert r.status_code == 400 and "ca-1" in r.json()["message"]  # unknown CA names are refused
+    cas = CaService(dps.db)
+    await cas.add("ca-1", issue("CA one", ca=True).pem)
+    await cas.add("CA-2", issue("CA two", ca=True).pem)
     r = await dps.call("PUT", "/enrollmentGroups/g2", json=refs)
     assert r.json()["attestation"]["x509"] == {"caReferences": {"primary": "ca-1", "secondary": "ca-2"}}
 
