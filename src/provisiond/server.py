@@ -6,26 +6,73 @@ created is served (leaf + CA chain), so clients need only trust ``caCertificate`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
+import socket
 import sys
 
 import uvicorn
+from fastapi import FastAPI
+from OpenSSL import SSL
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from provisiond.api.app import create_app
+from provisiond.api.dps_device.mqtt.session import open_sessions
+from provisiond.api.dps_device.mqtt.transports import MqttProtocol
 from provisiond.config import Settings
 from provisiond.services.setup import InitResult
-from provisiond.tls.front import fronted, server_context
+from provisiond.tls.front import TlsProtocol, fronted, server_context
 
 __all__ = ["serve"]
 
 log = logging.getLogger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server plus the MQTT listener, opened once the app has started (its services
+    exist then) and closed before the app shuts down. The MQTT port sits behind the same TLS
+    front as HTTPS: same certificate, same client-certificate handling."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, tls: SSL.Context, mqtt_port: int | None) -> None:
+        super().__init__(config)
+        self._app = app
+        self._tls = tls
+        self._mqtt_port = mqtt_port
+        self._mqtt: asyncio.Server | None = None
+        self.failed = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or self._mqtt_port is None:
+            self.failed = self.should_exit
+            return
+        loop = asyncio.get_running_loop()
+        registrations = lambda: self._app.state.ctx.registrations  # noqa: E731 - read per connection
+        try:
+            self._mqtt = await loop.create_server(
+                lambda: TlsProtocol(self._tls, lambda: MqttProtocol(registrations)),
+                host=self.config.host,
+                port=self._mqtt_port,
+                backlog=self.config.backlog,
+            )
+        except OSError as exc:
+            log.error("cannot listen for MQTT on %s:%d: %s", self.config.host, self._mqtt_port, exc)
+            self.failed = True
+            self.should_exit = True
+            return
+        log.info("provisiond serving MQTT on %s:%d", self.config.host, self._mqtt_port)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._mqtt is not None:
+            self._mqtt.close()
+            for session in list(open_sessions):
+                session.close()
+        await super().shutdown(sockets)
+
+
 def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
-    """Serve until SIGTERM or SIGINT. ``mqtt`` is accepted for the operator contract;
-    the MQTT listener arrives with the DPS MQTT transport."""
+    """Serve HTTPS (every dialect) and, unless ``mqtt`` is false, MQTT, until SIGTERM or SIGINT."""
     cert = settings.tls_cert or init.pki.server_chain
     key = settings.tls_key or init.pki.server_key
     if (settings.tls_cert is None) != (settings.tls_key is None):
@@ -33,8 +80,9 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
     # TLS is terminated by our front (tls/front.py), not by uvicorn: it accepts any client
     # certificate and keeps the chain for the application to judge.
     context = server_context(cert, key)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         http=fronted(context, H11Protocol),
@@ -54,7 +102,10 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
     # handler that was installed before it started; make that handler a clean exit (status 0).
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
-    uvicorn.Server(config).run()
+    server = _Server(config, app, context, settings.mqtt_port if mqtt else None)
+    server.run()
+    if server.failed:
+        raise SystemExit(1)
 
 
 def _exit_cleanly(signum: int, _frame: object) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "DpsError",
     "certificate_info_out",
     "check_api_version",
+    "dps_error_body",
     "dps_route_class",
     "render_dps_error",
     "timestamp",
@@ -86,15 +87,20 @@ def check_api_version(request: Request) -> None:
         raise DpsError(400, API_VERSION, f"api-version {shown}; use one of {', '.join(sorted(API_VERSIONS))}")
 
 
-def render_dps_error(err: DpsError) -> Response:
-    """ProvisioningServiceErrorDetails with the ``x-ms-error-code`` header (and Retry-After for 429)."""
+def dps_error_body(err: DpsError) -> dict[str, Any]:
+    """ProvisioningServiceErrorDetails (the JSON of every DPS error, over HTTP and MQTT)."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    body = {
+    return {
         "errorCode": err.code,
         "trackingId": str(uuid.uuid4()),
         "message": err.message,
         "timestampUtc": now,
     }
+
+
+def render_dps_error(err: DpsError) -> Response:
+    """The error body with the ``x-ms-error-code`` header (and Retry-After for 429)."""
+    body = dps_error_body(err)
     headers = {"x-ms-error-code": str(err.code)}
     if err.retry_after is not None:
         headers["Retry-After"] = str(err.retry_after)

@@ -227,6 +227,10 @@ class RegistrationService:
                 )
         return op
 
+    async def authenticate(self, id_scope: str, registration_id: str, credentials: Credentials) -> None:
+        """Check a device's credentials without registering it (an MQTT CONNECT)."""
+        await self._authenticate(id_scope, registration_id, credentials)
+
     async def status(
         self, id_scope: str, registration_id: str, credentials: Credentials
     ) -> RegistrationState:

@@ -6,8 +6,15 @@ from typing import Any
 
 from provisiond.api.dps_common import certificate_info_out, timestamp
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
+from provisiond.errors import InvalidInput
 
-__all__ = ["operation_out", "registration_state_out"]
+__all__ = [
+    "operation_answer",
+    "operation_out",
+    "register_answer",
+    "registration_payload",
+    "registration_state_out",
+]
 
 
 def registration_state_out(s: RegistrationState) -> dict[str, Any]:
@@ -50,3 +57,25 @@ def operation_out(op: RegistrationOperation) -> dict[str, Any]:
     if op.status is not OperationStatus.ASSIGNING and op.state is not None:
         out["registrationState"] = registration_state_out(op.state)
     return out
+
+
+def registration_payload(body: Any, registration_id: str) -> Any:
+    """The device's ``payload`` from a DeviceRegistration body (absent, ``{}`` or ``null`` allowed)."""
+    if body is None:
+        return None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a DeviceRegistration JSON object")
+    named = body.get("registrationId")
+    if named is not None and (not isinstance(named, str) or named.lower() != registration_id.lower()):
+        raise InvalidInput("registrationId in the body differs from the one in the path")
+    return body.get("payload")
+
+
+def register_answer(op: RegistrationOperation) -> tuple[int, dict[str, Any]]:
+    """A register call is always answered 202 ``assigning``; the device polls for the result."""
+    return 202, {"operationId": op.operation_id, "status": OperationStatus.ASSIGNING.value}
+
+
+def operation_answer(op: RegistrationOperation) -> tuple[int, dict[str, Any]]:
+    """202 while assigning, 200 with the registration state once final."""
+    return (202 if op.status is OperationStatus.ASSIGNING else 200), operation_out(op)
