@@ -22,6 +22,7 @@ from provisiond.api.dps_service.routes import router as dps_service_router
 from provisiond.api.dps_service.routing import DpsPathMiddleware, is_dps_service_path
 from provisiond.api.dps_service.webhook import HttpWebhookAllocator
 from provisiond.api.http import json_response
+from provisiond.api.metrics import router as metrics_router
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.store.db import Database
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
     app.add_middleware(DevicePathMiddleware)
     app.include_router(dps_service_router)
     app.include_router(dps_device_router)
+    app.include_router(metrics_router)
 
     @app.exception_handler(StarletteHTTPException)
     async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:

@@ -116,6 +116,11 @@ class MqttSession:
         self._idle_after: float | None = None
         open_sessions.add(self)
 
+    @property
+    def idle_timeout(self) -> float | None:
+        """Seconds of silence after which the connection is closed (1.5 x keep-alive)."""
+        return self._idle_after
+
     # -- transport side -----------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:

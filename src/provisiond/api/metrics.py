@@ -1,0 +1,31 @@
+"""``GET /metrics``: Prometheus metrics, for operators; needs a service token with ServiceConfig.
+
+Every route authenticates, this one included: the token is a DPS service SAS of a policy that has
+the ``ServiceConfig`` right (the owner policy has it).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from provisiond.api.dps_device.mqtt.session import open_sessions
+from provisiond.api.dps_service.auth import ServiceAuth
+from provisiond.api.dps_service.routing import DpsRoute
+from provisiond.domain.policies import Right
+
+__all__ = ["router"]
+
+MQTT_CONNECTIONS = Gauge("provisiond_mqtt_connections", "MQTT connections open now (TLS and WebSocket)")
+MQTT_CONNECTIONS.set_function(lambda: len(open_sessions))
+
+router = APIRouter(route_class=DpsRoute)
+
+
+@router.get("/metrics", name="metrics")
+async def metrics(request: Request) -> Response:
+    auth: ServiceAuth = request.app.state.dps_service_auth
+    await auth.authorize(request, Right.SERVICE_CONFIG)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
