@@ -27,6 +27,7 @@ __all__ = [
     "NODE_DIR",
     "SERVICE_API_VERSION",
     "TRUST_VARS",
+    "add_ca",
     "compat_env",
     "derive_device_key",
     "dps_env",
@@ -158,3 +159,61 @@ def link_hub(server: ServerProcess, prefix: str = "hub", *options: str) -> str:
     host = f"{unique_id(prefix)}.example"
     server.cli("dps", "hub", "add", host, *options)
     return host
+
+
+def add_ca(server: ServerProcess, pem_file: Path, prefix: str = "ca") -> str:
+    """Add the CA certificate in ``pem_file`` under a unique name with ``provisiond dps ca add``.
+
+    Returns the name, which enrollment groups reference in ``attestation.x509.caReferences``.
+    """
+    name = unique_id(prefix)
+    server.cli("dps", "ca", "add", str(pem_file), "--name", name)
+    return name
+
+
+def server_log_tail(server: ServerProcess, lines: int = 60) -> str:
+    """The last ``lines`` lines of the server's log, for failure messages."""
+    try:
+        return "\n".join(server.log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(cannot read {server.log}: {exc})"
+
+
+def wait_until_listening(port: int, timeout: float = 30) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:``port``; fail loudly otherwise."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s: {exc}") from exc
+            time.sleep(0.1)
+
+
+def compat_python() -> Path:
+    """The interpreter of ``.venv-compat`` (the official Python SDKs); fails when it was never built."""
+    path = Path(__file__).resolve().parents[2] / ".venv-compat" / "bin" / "python"
+    if not path.exists():
+        raise AssertionError(
+            f"{path} is missing: `make test` builds it; by hand: python3.11 -m venv .venv-compat && "
+            ".venv-compat/bin/pip install -r tests/compat/requirements.txt"
+        )
+    return path
+
+
+def run_compat_python(
+    script: Path, ca_pem: str, *args: str, timeout: float = 120, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``<.venv-compat python> <script> <args…>`` with :func:`compat_env`; never raises on exit status."""
+    return subprocess.run(
+        [str(compat_python()), str(script), *args],
+        env=compat_env(ca_pem, PYTHONDONTWRITEBYTECODE="1", **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

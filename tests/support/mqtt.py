@@ -62,11 +62,13 @@ class MqttTestClient:
             return False
         return True
 
-    async def request(self, topic: str, payload: bytes, qos: int = 0, packet_id: int = 1) -> Publish:
+    async def request(
+        self, topic: str, payload: bytes, qos: int = 0, packet_id: int = 1, timeout: float = 10
+    ) -> Publish:
         """Publish a DPS request and return the response PUBLISH (skipping PUBACKs)."""
         await self.send(Publish(topic, payload, qos, packet_id if qos else None))
         while True:
-            packet = await self.recv()
+            packet = await self.recv(timeout)
             assert packet is not None, "connection closed"
             if isinstance(packet, Publish):
                 return packet
