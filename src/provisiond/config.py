@@ -45,6 +45,14 @@ class Settings(BaseSettings):
         default_factory=lambda: ["https://*"], description="fnmatch patterns a webhookUrl must match"
     )
     webhook_allow_http: bool = False
+    worker_batch_size: int = Field(default=5000, ge=1, le=100_000, description="items per worker transaction")
+    worker_lease_seconds: float = Field(
+        default=30.0, gt=0, description="a dead worker's operation is taken over after this"
+    )
+    in_process_worker: bool = Field(default=True, description="serve also runs the operation worker")
+    test_crash_point: str | None = Field(
+        default=None, description="testing only: after_batch:N or in_batch:N"
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="CIDRs of TLS-terminating proxies whose x-forwarded-client-cert header is believed",

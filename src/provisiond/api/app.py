@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +25,8 @@ from provisiond.api.dps_service.routing import DpsPathMiddleware, is_dps_service
 from provisiond.api.dps_service.webhook import HttpWebhookAllocator
 from provisiond.api.http import json_response
 from provisiond.api.metrics import router as metrics_router
+from provisiond.api.reseller import routes as reseller
+from provisiond.api.zerotouch import routes as zerotouch
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.store.db import Database
@@ -41,9 +45,16 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
         app.state.ctx = ctx
         app.state.dps_service_auth = ServiceAuth(ctx)
         await ctx.registrations.resume_pending()
+        worker = (
+            asyncio.get_running_loop().create_task(ctx.worker.run()) if settings.in_process_worker else None
+        )
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             ctx.registrations.cancel()
             await allocator.aclose()
             if db is None:
@@ -56,10 +67,15 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
     app.include_router(dps_service_router)
     app.include_router(dps_device_router)
     app.include_router(metrics_router)
+    app.include_router(zerotouch.router)
+    app.include_router(reseller.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
         """Unknown paths and methods, answered in the format of the dialect the path belongs to."""
+        for dialect in (zerotouch, reseller):
+            if dialect.owns_path(request.url.path):
+                return dialect.render_unrouted(exc.status_code)
         if is_dps_service_path(request.url.path) or is_dps_device_path(request.url.path):
             code = dps_codes.METHOD_NOT_ALLOWED if exc.status_code == 405 else dps_codes.ROUTE_NOT_FOUND
             message = "method not allowed" if exc.status_code == 405 else "no such resource"

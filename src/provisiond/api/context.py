@@ -8,11 +8,13 @@ from starlette.requests import Request
 
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock
+from provisiond.services.claims import ClaimsService
 from provisiond.services.enrollments import EnrollmentService, WebhookRules
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.services.registration import CustomAllocator, RegistrationService, RegistrationSettings
 from provisiond.services.registrations import RegistrationStateService
+from provisiond.services.worker import CrashPoint, OperationWorker
 from provisiond.store.db import Database
 
 __all__ = ["AppContext", "context"]
@@ -28,9 +30,18 @@ class AppContext:
     registration_states: RegistrationStateService
     hubs: HubService
     registrations: RegistrationService
+    claims: ClaimsService
+    worker: OperationWorker
 
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock, allocator: CustomAllocator) -> AppContext:
+        worker = OperationWorker(
+            db,
+            clock,
+            batch_size=settings.worker_batch_size,
+            lease_seconds=settings.worker_lease_seconds,
+            crash=CrashPoint.parse(settings.test_crash_point),
+        )
         rules = WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http)
         registration_settings = RegistrationSettings(
             retry_after=settings.registration_retry_after,
@@ -47,6 +58,8 @@ class AppContext:
             registration_states=RegistrationStateService(db),
             hubs=HubService(db),
             registrations=RegistrationService(db, allocator, registration_settings, clock),
+            claims=ClaimsService(db, clock, wake=worker.wake),
+            worker=worker,
         )
 
 

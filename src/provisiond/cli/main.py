@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from provisiond.cli.claims import partner_app, worker
 from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
 from provisiond.cli.dps import dps_app
 from provisiond.services.setup import initialise
@@ -16,6 +17,8 @@ __all__ = ["app"]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted device onboarding service.")
 app.add_typer(dps_app, name="dps")
+app.add_typer(partner_app, name="partner")
+app.command("worker")(worker)
 
 Port = Annotated[int | None, typer.Option("--port", help="HTTPS port [default: recorded, else 8443]")]
 MqttPort = Annotated[int | None, typer.Option("--mqtt-port", help="MQTT port [default: recorded, else 8883]")]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 from provisiond.store.types import UtcDateTime
 
 __all__ = [
+    "claims",
+    "customers",
+    "device_keys",
+    "devices",
     "dps_ca_certificates",
     "dps_hubs",
     "dps_instance",
@@ -14,6 +18,10 @@ __all__ = [
     "dps_regions",
     "enrollments",
     "metadata",
+    "operation_items",
+    "operation_results",
+    "operations",
+    "partners",
     "registration_operations",
     "registration_states",
 ]
@@ -114,4 +122,97 @@ dps_ca_certificates = Table(
     Column("name", String(128), nullable=False),
     Column("der", Text, nullable=False),
     Column("created", UtcDateTime, nullable=False),
+)
+
+# -- claims (zero-touch, reseller model, Sphere) -----------------------------------------------
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created", UtcDateTime, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("partner_id", BigInteger, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("vendor", String(16), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Index("ix_customers_partner", "partner_id", "id"),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("manufacturer", String(128)),
+    Column("model", String(128)),
+    Column("imei", String(32)),
+    Column("meid", String(32)),
+    Column("serial", String(128)),
+    Column("metadata", Text),
+)
+
+# Every key a device is found by, unique: a key names one device.
+device_keys = Table(
+    "device_keys",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("device_id", BigInteger, nullable=False),
+    Index("ix_device_keys_device", "device_id"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("device_id", BigInteger, primary_key=True),
+    Column("section", String(32), primary_key=True),
+    Column("customer_id", BigInteger, nullable=False),
+    Column("partner_id", BigInteger, nullable=False),
+    Column("order_number", String(200)),
+    Column("vendor_params", Text),
+    Index("ix_claims_customer", "customer_id", "device_id"),
+    Index("ix_claims_partner", "partner_id", "device_id"),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(32), nullable=False),
+    Column("partner_id", BigInteger, nullable=False),
+    Column("vendor", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("processed", Integer, nullable=False),
+    Column("succeeded", Integer, nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("started", UtcDateTime),
+    Column("completed", UtcDateTime),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UtcDateTime),
+    Index("ix_operations_partner", "partner_id", "id"),
+    Index("ix_operations_state", "state"),
+)
+
+operation_items = Table(
+    "operation_items",
+    metadata,
+    Column("operation_id", BigInteger, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("request", Text, nullable=False),
+)
+
+operation_results = Table(
+    "operation_results",
+    metadata,
+    Column("operation_id", BigInteger, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("result", Text, nullable=False),
 )

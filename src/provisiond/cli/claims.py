@@ -1,0 +1,58 @@
+"""``provisiond partner …``, ``provisiond worker``: resellers and the operation worker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import typer
+
+from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
+from provisiond.services.claims import ClaimsService
+from provisiond.services.worker import CrashPoint, OperationWorker
+from provisiond.store.db import Database
+
+__all__ = ["partner_app", "worker"]
+
+partner_app = typer.Typer(no_args_is_help=True, help="Resellers (zero-touch and reseller-model dialects).")
+token_app = typer.Typer(no_args_is_help=True, help="A partner's bearer token.")
+partner_app.add_typer(token_app, name="token")
+
+
+@partner_app.command("create")
+def partner_create(
+    name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Create a partner and print its id and bearer token (shown once; stored hashed)."""
+    settings = settings_from(data_dir, database)
+    partner, token = run(with_db(settings, lambda db: ClaimsService(db).create_partner(name)))
+    emit(as_json, {"partnerId": str(partner.id), "token": token}, f"partner {partner.id}\ntoken: {token}")
+
+
+@token_app.command("rotate")
+def token_rotate(
+    partner_id: int, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
+) -> None:
+    """Issue a new token; the old one stops working at once."""
+    settings = settings_from(data_dir, database)
+    token = run(with_db(settings, lambda db: ClaimsService(db).rotate_token(partner_id)))
+    emit(as_json, {"partnerId": str(partner_id), "token": token}, f"token: {token}")
+
+
+def worker(data_dir: DataDir = None, database: DatabaseUrl = None) -> None:
+    """Run only the operation worker (scale-out: several workers share one PostgreSQL)."""
+    settings = settings_from(data_dir, database)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def main(db: Database) -> None:
+        await OperationWorker(
+            db,
+            batch_size=settings.worker_batch_size,
+            lease_seconds=settings.worker_lease_seconds,
+            crash=CrashPoint.parse(settings.test_crash_point),
+        ).run()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(with_db(settings, main))

@@ -1,0 +1,234 @@
+"""Ownership of devices: partners (resellers), customers, devices, claims, and the per-item rules.
+
+One model serves the zero-touch API and the reseller object model (and Sphere tenants later): a
+device claimed through one dialect is the same record in every other. The rules here are pure:
+the store finds what exists, these functions decide what an item does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+
+__all__ = [
+    "MAX_ITEMS",
+    "Claim",
+    "ClaimItem",
+    "Customer",
+    "Device",
+    "ItemResult",
+    "ItemStatus",
+    "Operation",
+    "OperationKind",
+    "OperationState",
+    "Partner",
+    "SectionType",
+    "UnclaimItem",
+    "UpdateItem",
+    "decide_claim",
+    "decide_owned",
+]
+
+MAX_ITEMS = 100_000  # the reseller model's limit per async request
+
+
+class SectionType(StrEnum):
+    ZERO_TOUCH = "SECTION_TYPE_ZERO_TOUCH"
+    SIM_LOCK = "SECTION_TYPE_SIM_LOCK"
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: int
+    partner_id: int
+    name: str
+    vendor: Vendor
+    owner_emails: tuple[str, ...] = ()
+    admin_emails: tuple[str, ...] = ()
+    vendor_params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    section_type: SectionType
+    customer_id: int
+    partner_id: int
+    order_number: str | None = None
+    vendor_params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: int
+    identifier: DeviceIdentifier
+    metadata: dict[str, str] = field(default_factory=dict)
+    claims: tuple[Claim, ...] = ()
+
+
+class OperationKind(StrEnum):
+    CLAIM = "claim"
+    UNCLAIM = "unclaim"
+    UPDATE_METADATA = "update_metadata"
+
+
+class OperationState(StrEnum):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    COMPLETE_WITH_ERRORS = "complete_with_errors"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimItem:
+    identifier: DeviceIdentifier
+    customer_id: int | None
+    section_type: SectionType = SectionType.ZERO_TOUCH
+    order_number: str | None = None
+    metadata: dict[str, str] | None = None
+    vendor_params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UnclaimItem:
+    device_id: int | None
+    identifier: DeviceIdentifier | None
+    section_type: SectionType = SectionType.ZERO_TOUCH
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateItem:
+    device_id: int | None
+    identifier: DeviceIdentifier | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ItemStatus(StrEnum):
+    """The outcome of one item, in the core's words; each dialect renders it its own way."""
+
+    SUCCESS = "success"
+    DUPLICATE = "duplicate"  # already claimed for the same customer: nothing to do
+    INVALID_IDENTIFIER = "invalid_identifier"  # ``code`` says which rule (INVALID_DEVICE_IMEI, …)
+    PERMISSION_DENIED = "permission_denied"  # the customer is unknown or not the partner's
+    SECTION_NOT_YOURS = "section_not_yours"  # claimed by another customer or partner
+    NOT_FOUND = "not_found"  # no such device (among the partner's)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    status: ItemStatus
+    device_id: int | None = None
+    code: str | None = None  # the seed's ErrorCode when the item failed
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (ItemStatus.SUCCESS, ItemStatus.DUPLICATE)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "device_id": self.device_id,
+            "code": self.code,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> ItemResult:
+        return cls(ItemStatus(doc["status"]), doc["device_id"], doc["code"], doc["message"])
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    id: int
+    kind: OperationKind
+    partner_id: int
+    vendor: Vendor
+    state: OperationState
+    total: int
+    processed: int
+    succeeded: int
+    created: datetime
+    started: datetime | None = None
+    completed: datetime | None = None
+
+    @property
+    def progress(self) -> int:
+        """0-100; only ``done`` means finished."""
+        return 100 if self.total == 0 else min(100, self.processed * 100 // self.total)
+
+    @property
+    def done(self) -> bool:
+        return self.state in (
+            OperationState.COMPLETE,
+            OperationState.COMPLETE_WITH_ERRORS,
+            OperationState.FAILED,
+        )
+
+
+def decide_claim(
+    partner_id: int,
+    customer: Customer | None,
+    device_ids: set[int],
+    current: Claim | None,
+    section: SectionType,
+) -> ItemResult | None:
+    """The outcome of claiming, or ``None`` when the claim is to be written.
+
+    ``device_ids`` are the records the item's keys found (two or more is a conflict of
+    identifiers); ``current`` is the claim the found device holds in ``section``.
+    """
+    if customer is None or customer.partner_id != partner_id:
+        return ItemResult(
+            ItemStatus.PERMISSION_DENIED,
+            code="INVALID_CUSTOMER_ID",
+            message="the customer does not exist or is not yours",
+        )
+    if len(device_ids) > 1:
+        return ItemResult(
+            ItemStatus.INVALID_IDENTIFIER,
+            code="INVALID_IDENTIFIER_SET",
+            message="the identifiers name different devices",
+        )
+    device_id = next(iter(device_ids), None)
+    if current is not None:
+        if current.customer_id == customer.id:
+            return ItemResult(
+                ItemStatus.DUPLICATE, device_id, "DUPLICATE_DEVICE", "already claimed for this customer"
+            )
+        return ItemResult(
+            ItemStatus.SECTION_NOT_YOURS,
+            device_id,
+            "AUTHORIZATION_FAIL",
+            "the device is claimed by another customer",
+        )
+    _ = section
+    return None
+
+
+def decide_owned(partner_id: int, device_ids: set[int], current: Claim | None) -> ItemResult | None:
+    """For unclaim and metadata updates: the device must exist and be claimed by this partner."""
+    if len(device_ids) > 1:
+        return ItemResult(
+            ItemStatus.INVALID_IDENTIFIER,
+            code="INVALID_IDENTIFIER_SET",
+            message="the identifiers name different devices",
+        )
+    if not device_ids:
+        return ItemResult(ItemStatus.NOT_FOUND, code="INVALID_DEVICE", message="no such device")
+    device_id = next(iter(device_ids))
+    if current is None or current.partner_id != partner_id:
+        return ItemResult(
+            ItemStatus.SECTION_NOT_YOURS, device_id, "AUTHORIZATION_FAIL", "the device is not claimed by you"
+        )
+    return None

@@ -1,0 +1,254 @@
+"""Applying a batch of claim, unclaim or metadata items: the one place that writes ownership.
+
+Used by the operation worker (batches of thousands) and by the synchronous calls (a batch of one),
+so both follow exactly the same rules. Items are decided in request order against what the store
+holds plus what earlier items of the batch did; then every table is written with one statement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from provisiond.domain.claims import (
+    Claim,
+    ClaimItem,
+    ItemResult,
+    ItemStatus,
+    OperationKind,
+    SectionType,
+    UnclaimItem,
+    UpdateItem,
+    decide_claim,
+    decide_owned,
+)
+from provisiond.domain.identifiers import (
+    DeviceIdentifier,
+    InvalidDeviceIdentifier,
+    ManufacturerRules,
+    Vendor,
+    lookup_keys,
+    validate,
+)
+from provisiond.store import claims as repo
+
+__all__ = ["apply_batch", "item_from_json", "item_to_json"]
+
+Item = ClaimItem | UnclaimItem | UpdateItem
+
+
+def _ident_json(d: DeviceIdentifier | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "imei": d.imei,
+        "meid": d.meid,
+        "serial": d.serial_number,
+        "manufacturer": d.manufacturer,
+        "model": d.model,
+    }
+
+
+def _ident(doc: dict[str, Any] | None) -> DeviceIdentifier | None:
+    if doc is None:
+        return None
+    return DeviceIdentifier(doc["imei"], doc["meid"], doc["serial"], doc["manufacturer"], doc["model"])
+
+
+def item_to_json(item: Item, wire: Any) -> str:
+    """An item as stored with its operation: the core's fields and the dialect's request item."""
+    if isinstance(item, ClaimItem):
+        core: dict[str, Any] = {
+            "identifier": _ident_json(item.identifier),
+            "customer_id": item.customer_id,
+            "section": item.section_type.value,
+            "order_number": item.order_number,
+            "metadata": item.metadata,
+            "vendor_params": item.vendor_params,
+        }
+    elif isinstance(item, UnclaimItem):
+        core = {
+            "device_id": item.device_id,
+            "identifier": _ident_json(item.identifier),
+            "section": item.section_type.value,
+        }
+    else:
+        core = {
+            "device_id": item.device_id,
+            "identifier": _ident_json(item.identifier),
+            "metadata": item.metadata,
+        }
+    return json.dumps({"core": core, "wire": wire}, separators=(",", ":"))
+
+
+def item_from_json(kind: OperationKind, text: str) -> tuple[Item, Any]:
+    doc = json.loads(text)
+    core = doc["core"]
+    item: Item
+    if kind is OperationKind.CLAIM:
+        identifier = _ident(core["identifier"])
+        assert identifier is not None
+        item = ClaimItem(
+            identifier,
+            core["customer_id"],
+            SectionType(core["section"]),
+            core["order_number"],
+            core["metadata"],
+            core["vendor_params"],
+        )
+    elif kind is OperationKind.UNCLAIM:
+        item = UnclaimItem(core["device_id"], _ident(core["identifier"]), SectionType(core["section"]))
+    else:
+        item = UpdateItem(core["device_id"], _ident(core["identifier"]), core["metadata"])
+    return item, doc["wire"]
+
+
+@dataclass
+class _Batch:
+    """What the batch has decided so far, on top of what the store holds."""
+
+    keys: dict[str, int] = field(default_factory=dict)  # lookup key -> device id (negative: new)
+    claims: dict[int, Claim | None] = field(default_factory=dict)
+    new_devices: dict[int, DeviceIdentifier] = field(default_factory=dict)
+    new_keys: list[tuple[str, int]] = field(default_factory=list)
+    claim_writes: dict[int, Claim] = field(default_factory=dict)
+    claim_deletes: set[int] = field(default_factory=set)
+    metadata: dict[int, dict[str, str]] = field(default_factory=dict)
+
+
+def _key(parts: tuple[str, ...]) -> str:
+    return "|".join(parts)
+
+
+async def apply_batch(
+    conn: AsyncConnection,
+    kind: OperationKind,
+    partner_id: int,
+    vendor: Vendor,
+    items: Sequence[Item],
+    rules: ManufacturerRules,
+) -> list[ItemResult]:
+    """Decide and write every item of the batch; return one result per item, in order."""
+    customers = await repo.get_customers(
+        conn, [i.customer_id for i in items if isinstance(i, ClaimItem) and i.customer_id is not None]
+    )
+    prepared: list[tuple[DeviceIdentifier | None, list[str], ItemResult | None]] = []
+    for item in items:
+        identifier = item.identifier
+        if identifier is None:
+            prepared.append((None, [], None))
+            continue
+        item_vendor = vendor
+        if isinstance(item, ClaimItem) and item.customer_id in customers:
+            item_vendor = customers[item.customer_id].vendor
+        try:
+            normal = validate(identifier, item_vendor, rules)
+        except InvalidDeviceIdentifier as exc:
+            prepared.append(
+                (None, [], ItemResult(ItemStatus.INVALID_IDENTIFIER, code=exc.code, message=exc.message))
+            )
+            continue
+        prepared.append((normal, [_key(k) for k in lookup_keys(normal, item_vendor)], None))
+
+    state = _Batch(keys=await repo.device_ids_by_keys(conn, [k for _, keys, _ in prepared for k in keys]))
+    known = {d for d in state.keys.values()} | {
+        i.device_id for i in items if not isinstance(i, ClaimItem) and i.device_id is not None
+    }
+    section = (
+        items[0].section_type if items and not isinstance(items[0], UpdateItem) else SectionType.ZERO_TOUCH
+    )
+    state.claims.update(await repo.claims_of(conn, list(known), section))
+    existing = await repo.get_devices(
+        conn, [i.device_id for i in items if not isinstance(i, ClaimItem) and i.device_id is not None]
+    )
+
+    out: list[ItemResult] = []
+    for item, (identifier, keys, early) in zip(items, prepared, strict=True):
+        if early is not None:
+            out.append(early)
+            continue
+        found = {state.keys[k] for k in keys if k in state.keys}
+        if not isinstance(item, ClaimItem) and item.device_id is not None and item.device_id in existing:
+            found.add(item.device_id)
+        if isinstance(item, ClaimItem):
+            out.append(
+                _claim(
+                    state, partner_id, item, identifier, keys, found, customers.get(item.customer_id or -1)
+                )
+            )
+        else:
+            out.append(_owned(state, partner_id, item, found))
+
+    mapping = await _write(conn, state, section)
+    return [
+        replace(r, device_id=mapping.get(r.device_id, r.device_id)) if r.device_id is not None else r
+        for r in out
+    ]
+
+
+def _claim(
+    state: _Batch,
+    partner_id: int,
+    item: ClaimItem,
+    identifier: DeviceIdentifier | None,
+    keys: list[str],
+    found: set[int],
+    customer: Any,
+) -> ItemResult:
+    device_id = next(iter(found)) if len(found) == 1 else None
+    current = state.claims.get(device_id) if device_id is not None else None
+    refused = decide_claim(partner_id, customer, found, current, item.section_type)
+    if refused is not None:
+        return refused
+    if device_id is None:
+        device_id = -(len(state.new_devices) + 1)
+        assert identifier is not None
+        state.new_devices[device_id] = identifier
+    for key in keys:  # the record gains every key the request carries
+        if key not in state.keys:
+            state.keys[key] = device_id
+            state.new_keys.append((key, device_id))
+    claim = Claim(item.section_type, item.customer_id or 0, partner_id, item.order_number, item.vendor_params)
+    state.claims[device_id] = claim
+    state.claim_writes[device_id] = claim
+    state.claim_deletes.discard(device_id)
+    if item.metadata is not None:
+        state.metadata[device_id] = item.metadata
+    return ItemResult(ItemStatus.SUCCESS, device_id)
+
+
+def _owned(state: _Batch, partner_id: int, item: UnclaimItem | UpdateItem, found: set[int]) -> ItemResult:
+    device_id = next(iter(found)) if len(found) == 1 else None
+    current = state.claims.get(device_id) if device_id is not None else None
+    refused = decide_owned(partner_id, found, current)
+    if refused is not None:
+        return refused
+    assert device_id is not None
+    if isinstance(item, UnclaimItem):
+        state.claims[device_id] = None
+        state.claim_writes.pop(device_id, None)
+        state.claim_deletes.add(device_id)
+    else:
+        state.metadata[device_id] = item.metadata
+    return ItemResult(ItemStatus.SUCCESS, device_id)
+
+
+async def _write(conn: AsyncConnection, state: _Batch, section: SectionType) -> dict[int, int]:
+    """Write the batch's effects; return placeholder id -> real id of the devices created."""
+    placeholders = sorted(state.new_devices, reverse=True)  # -1, -2, … in creation order
+    real = await repo.insert_devices(conn, [state.new_devices[p] for p in placeholders])
+    mapping = dict(zip(placeholders, real, strict=True))
+
+    def resolve(device_id: int) -> int:
+        return mapping.get(device_id, device_id)
+
+    await repo.insert_keys(conn, [(k, resolve(d)) for k, d in state.new_keys])
+    await repo.upsert_claims(conn, [(resolve(d), c) for d, c in state.claim_writes.items()])
+    await repo.delete_claims(conn, [resolve(d) for d in state.claim_deletes if d > 0], section)
+    for device_id, entries in state.metadata.items():
+        await repo.set_metadata(conn, resolve(device_id), entries)
+    return mapping

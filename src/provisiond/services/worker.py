@@ -1,0 +1,129 @@
+"""The operation worker: runs durable operations to the end, surviving crashes and restarts.
+
+It takes an operation by lease, processes its pending items in request order, a batch per
+transaction (effects + results + counters together), and extends the lease with every batch. A
+worker that dies (kill -9) leaves at most one uncommitted batch; when its lease expires another
+worker, or the same process after a restart, continues from the first item without a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from provisiond.domain.claims import Operation
+from provisiond.domain.clock import Clock, utc_now
+from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
+from provisiond.services.claim_batches import apply_batch, item_from_json
+from provisiond.store import operations as repo
+from provisiond.store.db import Database
+
+__all__ = ["CrashPoint", "OperationWorker"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CrashPoint:
+    """Test hook: SIGKILL this process at a chosen point (``after_batch`` committed batches, or
+    ``in_batch`` = inside that batch's transaction, after its effects and results were written)."""
+
+    after_batch: int | None = None
+    in_batch: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> CrashPoint:
+        if not text:
+            return cls()
+        where, _, n = text.partition(":")
+        if where not in ("after_batch", "in_batch") or not n.isdigit():
+            raise ValueError("crash point is after_batch:N or in_batch:N")
+        return cls(**{where: int(n)})
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class OperationWorker:
+    db: Database
+    clock: Clock = utc_now
+    rules: ManufacturerRules = DEFAULT_MANUFACTURER_RULES
+    batch_size: int = 5000
+    lease_seconds: float = 30.0
+    idle_seconds: float = 0.5
+    crash: CrashPoint = field(default_factory=CrashPoint)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    name: str = field(default_factory=lambda: f"worker-{os.getpid()}-{secrets.token_hex(4)}")
+    _batches: int = 0
+
+    async def run(self) -> None:
+        """Work until cancelled; sleep when there is nothing to do (or until woken)."""
+        while True:
+            try:
+                busy = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("operation worker failed; retrying")
+                busy = False
+            if not busy:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.idle_seconds)
+
+    async def run_once(self) -> bool:
+        """Lease one operation and run it to the end (or until the lease is lost)."""
+        now = self.clock()
+        async with self.db.write() as conn:
+            op = await repo.lease_next(conn, self.name, now, now + timedelta(seconds=self.lease_seconds))
+        if op is None:
+            return False
+        log.info("worker %s runs operation %s (%s, %d items)", self.name, op.id, op.kind.value, op.total)
+        try:
+            while await self._batch(op):
+                pass
+        except _LeaseLost:
+            log.warning("worker %s lost the lease of operation %s", self.name, op.id)
+        return True
+
+    async def _batch(self, op: Operation) -> bool:
+        """Process the next batch; ``False`` when the operation is finished or the lease lost."""
+        async with self.db.read() as conn:
+            pending = await repo.pending_items(conn, op.id, -1, self.batch_size)
+        if not pending:
+            return False
+        parsed = [item_from_json(op.kind, request) for _, request in pending]
+        self._batches += 1
+        async with self.db.write() as conn:
+            results = await apply_batch(
+                conn, op.kind, op.partner_id, op.vendor, [item for item, _ in parsed], self.rules
+            )
+            rows = [
+                (seq, json.dumps(r.as_json(), separators=(",", ":")))
+                for (seq, _), r in zip(pending, results, strict=True)
+            ]
+            now = self.clock()
+            succeeded = sum(1 for r in results if r.ok)
+            held = await repo.finish_batch(
+                conn, op.id, self.name, rows, succeeded, now, now + timedelta(seconds=self.lease_seconds)
+            )
+            if not held:
+                raise _LeaseLost
+            if self.crash.in_batch == self._batches:
+                _die()
+        if self.crash.after_batch == self._batches:
+            _die()
+        return len(pending) == self.batch_size
+
+
+class _LeaseLost(Exception):
+    """Another worker took the operation: this batch was rolled back, stop working on it."""
