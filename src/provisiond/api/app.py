@@ -73,9 +73,10 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
     @app.exception_handler(StarletteHTTPException)
     async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
         """Unknown paths and methods, answered in the format of the dialect the path belongs to."""
-        for dialect in (zerotouch, reseller):
-            if dialect.owns_path(request.url.path):
-                return dialect.render_unrouted(exc.status_code)
+        if zerotouch.owns_path(request.url.path):
+            return zerotouch.render_unrouted(exc.status_code)
+        if reseller.owns_path(request.url.path):
+            return reseller.render_unrouted(exc.status_code)
         if is_dps_service_path(request.url.path) or is_dps_device_path(request.url.path):
             code = dps_codes.METHOD_NOT_ALLOWED if exc.status_code == 405 else dps_codes.ROUTE_NOT_FOUND
             message = "method not allowed" if exc.status_code == 405 else "no such resource"
