@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -111,7 +111,7 @@ def item_from_json(kind: OperationKind, text: str) -> tuple[Item, Any]:
 class _Batch:
     """What the batch has decided so far, on top of what the store holds."""
 
-    keys: dict[str, int] = field(default_factory=dict)  # lookup key -> device id (negative: new)
+    keys: dict[str, int] = field(default_factory=dict)  # lookup key -> device id
     claims: dict[int, Claim | None] = field(default_factory=dict)
     new_devices: dict[int, DeviceIdentifier] = field(default_factory=dict)
     new_keys: list[tuple[str, int]] = field(default_factory=list)
@@ -131,8 +131,14 @@ async def apply_batch(
     vendor: Vendor,
     items: Sequence[Item],
     rules: ManufacturerRules,
+    new_ids: Sequence[int],
 ) -> list[ItemResult]:
-    """Decide and write every item of the batch; return one result per item, in order."""
+    """Decide and write every item of the batch; return one result per item, in order.
+
+    ``new_ids[i]`` is the id item ``i`` gives a device it creates. The worker derives it from the
+    operation and the item's position, so a batch replayed after a crash creates the same ids:
+    the results of a crashed run equal those of an uncrashed one.
+    """
     customers = await repo.get_customers(
         conn, [i.customer_id for i in items if isinstance(i, ClaimItem) and i.customer_id is not None]
     )
@@ -167,7 +173,7 @@ async def apply_batch(
     )
 
     out: list[ItemResult] = []
-    for item, (identifier, keys, early) in zip(items, prepared, strict=True):
+    for item, new_id, (identifier, keys, early) in zip(items, new_ids, prepared, strict=True):
         if early is not None:
             out.append(early)
             continue
@@ -175,19 +181,13 @@ async def apply_batch(
         if not isinstance(item, ClaimItem) and item.device_id is not None and item.device_id in existing:
             found.add(item.device_id)
         if isinstance(item, ClaimItem):
-            out.append(
-                _claim(
-                    state, partner_id, item, identifier, keys, found, customers.get(item.customer_id or -1)
-                )
-            )
+            customer = customers.get(item.customer_id or -1)
+            out.append(_claim(state, partner_id, item, identifier, keys, found, customer, new_id))
         else:
             out.append(_owned(state, partner_id, item, found))
 
-    mapping = await _write(conn, state, section)
-    return [
-        replace(r, device_id=mapping.get(r.device_id, r.device_id)) if r.device_id is not None else r
-        for r in out
-    ]
+    await _write(conn, state, section)
+    return out
 
 
 def _claim(
@@ -198,6 +198,7 @@ def _claim(
     keys: list[str],
     found: set[int],
     customer: Any,
+    new_id: int,
 ) -> ItemResult:
     device_id = next(iter(found)) if len(found) == 1 else None
     current = state.claims.get(device_id) if device_id is not None else None
@@ -205,7 +206,7 @@ def _claim(
     if refused is not None:
         return refused
     if device_id is None:
-        device_id = -(len(state.new_devices) + 1)
+        device_id = new_id
         assert identifier is not None
         state.new_devices[device_id] = identifier
     for key in keys:  # the record gains every key the request carries
@@ -237,18 +238,11 @@ def _owned(state: _Batch, partner_id: int, item: UnclaimItem | UpdateItem, found
     return ItemResult(ItemStatus.SUCCESS, device_id)
 
 
-async def _write(conn: AsyncConnection, state: _Batch, section: SectionType) -> dict[int, int]:
-    """Write the batch's effects; return placeholder id -> real id of the devices created."""
-    placeholders = sorted(state.new_devices, reverse=True)  # -1, -2, … in creation order
-    real = await repo.insert_devices(conn, [state.new_devices[p] for p in placeholders])
-    mapping = dict(zip(placeholders, real, strict=True))
-
-    def resolve(device_id: int) -> int:
-        return mapping.get(device_id, device_id)
-
-    await repo.insert_keys(conn, [(k, resolve(d)) for k, d in state.new_keys])
-    await repo.upsert_claims(conn, [(resolve(d), c) for d, c in state.claim_writes.items()])
-    await repo.delete_claims(conn, [resolve(d) for d in state.claim_deletes if d > 0], section)
+async def _write(conn: AsyncConnection, state: _Batch, section: SectionType) -> None:
+    """Write the batch's effects, one statement per table."""
+    await repo.insert_devices(conn, list(state.new_devices.items()))
+    await repo.insert_keys(conn, state.new_keys)
+    await repo.upsert_claims(conn, list(state.claim_writes.items()))
+    await repo.delete_claims(conn, sorted(state.claim_deletes), section)
     for device_id, entries in state.metadata.items():
-        await repo.set_metadata(conn, resolve(device_id), entries)
-    return mapping
+        await repo.set_metadata(conn, device_id, entries)

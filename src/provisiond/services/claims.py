@@ -51,6 +51,11 @@ def _new_id() -> int:
     return secrets.randbelow(9_000_000_000) + 1_000_000_000
 
 
+def _sync_device_id() -> int:
+    """Devices created by synchronous claims: ids above every operation-derived one (< 10^15)."""
+    return 10**15 + secrets.randbelow(10**15)
+
+
 @dataclass
 class ClaimsService:
     db: Database
@@ -167,7 +172,9 @@ class ClaimsService:
     ) -> ItemResult:
         """One item, applied in its own transaction with the same rules as an operation."""
         async with self.db.write() as conn:
-            [result] = await apply_batch(conn, kind, partner.id, vendor, [item], self.rules)
+            [result] = await apply_batch(
+                conn, kind, partner.id, vendor, [item], self.rules, [_sync_device_id()]
+            )
         return result
 
     # -- operations -------------------------------------------------------------------------

@@ -18,14 +18,14 @@ import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from provisiond.domain.claims import Operation
+from provisiond.domain.claims import MAX_ITEMS, Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
 from provisiond.services.claim_batches import apply_batch, item_from_json
 from provisiond.store import operations as repo
 from provisiond.store.db import Database
 
-__all__ = ["CrashPoint", "OperationWorker"]
+__all__ = ["CrashPoint", "OperationWorker", "device_id_for"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ class CrashPoint:
         if where not in ("after_batch", "in_batch") or not n.isdigit():
             raise ValueError("crash point is after_batch:N or in_batch:N")
         return cls(**{where: int(n)})
+
+
+def device_id_for(operation_id: int, seq: int) -> int:
+    """The id item ``seq`` of an operation gives a device it creates: the same on every replay."""
+    return operation_id * MAX_ITEMS + seq + 1
 
 
 def _die() -> None:
@@ -104,9 +109,9 @@ class OperationWorker:
         parsed = [item_from_json(op.kind, request) for _, request in pending]
         self._batches += 1
         async with self.db.write() as conn:
-            results = await apply_batch(
-                conn, op.kind, op.partner_id, op.vendor, [item for item, _ in parsed], self.rules
-            )
+            new_ids = [device_id_for(op.id, seq) for seq, _ in pending]
+            items = [item for item, _ in parsed]
+            results = await apply_batch(conn, op.kind, op.partner_id, op.vendor, items, self.rules, new_ids)
             rows = [
                 (seq, json.dumps(r.as_json(), separators=(",", ":")))
                 for (seq, _), r in zip(pending, results, strict=True)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, text, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import Claim, Customer, Device, Partner, SectionType
@@ -161,22 +161,10 @@ async def device_ids_by_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict
     return found
 
 
-async def _next_ids(conn: AsyncConnection, n: int) -> list[int]:
-    if conn.dialect.name == "postgresql":
-        rows = await conn.execute(
-            text("SELECT nextval('devices_id_seq') FROM generate_series(1, :n)"), {"n": n}
-        )
-        return [row[0] for row in rows]
-    # SQLite: writes are serialised (one writer), so the next ids are free until this commits.
-    start = int((await conn.execute(select(func.coalesce(func.max(devices.c.id), 0)))).scalar_one())
-    return list(range(start + 1, start + 1 + n))
-
-
-async def insert_devices(conn: AsyncConnection, identifiers: Sequence[DeviceIdentifier]) -> list[int]:
-    """Create one device per identifier; return the new ids in order."""
-    if not identifiers:
-        return []
-    ids = await _next_ids(conn, len(identifiers))
+async def insert_devices(conn: AsyncConnection, new: Sequence[tuple[int, DeviceIdentifier]]) -> None:
+    """Create devices with the ids the caller chose."""
+    if not new:
+        return
     rows = [
         {
             "id": i,
@@ -187,10 +175,9 @@ async def insert_devices(conn: AsyncConnection, identifiers: Sequence[DeviceIden
             "serial": d.serial_number,
             "metadata": None,
         }
-        for i, d in zip(ids, identifiers, strict=True)
+        for i, d in new
     ]
     await conn.execute(insert(devices), rows)
-    return ids
 
 
 async def insert_keys(conn: AsyncConnection, rows: Sequence[tuple[str, int]]) -> None:
