@@ -6,6 +6,7 @@ import asyncio
 import json
 import ssl
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -192,3 +193,50 @@ async def test_server_reports_open_mqtt_connections(server: ServerProcess, hub: 
     assert unauthenticated.status_code == 401
     for client in clients:
         await client.close()
+
+
+async def test_idle_connection_is_closed_at_one_and_a_half_keepalives(
+    server: ServerProcess, hub: str
+) -> None:
+    """keep-alive 1 s: closed after about 1.5 s of silence, and not before 1 s."""
+    rid = uid("mq-idle")
+    enroll(server, rid, hub)
+    client, connack = await connect(server, rid, keepalive=1)
+    assert connack.return_code == 0
+    started = asyncio.get_running_loop().time()
+    assert await client.closed(timeout=5)
+    assert asyncio.get_running_loop().time() - started >= 1.0
+
+
+def test_a_busy_mqtt_port_makes_serve_exit_with_an_error(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.server import free_port
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        port = free_port()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "provisiond",
+                "serve",
+                "--data-dir",
+                str(tmp_path),
+                "--port",
+                str(port),
+                "--mqtt-port",
+                str(taken),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert "cannot listen for MQTT" in result.stderr + result.stdout
