@@ -72,6 +72,20 @@ class ServerProcess:
             [*PROVISIOND, *args, *extra], capture_output=True, text=True, check=check, timeout=60
         )
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (from /proc)."""
+        import os as _os
+
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        """The server's peak resident set size (VmHWM), in MB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond import __version__
+from provisiond.api import bench
 from provisiond.api.client_certs import ClientCertificateMiddleware
 from provisiond.api.context import AppContext
 from provisiond.api.dps_common import DpsError, render_dps_error
@@ -67,6 +68,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
     app.include_router(dps_service_router)
     app.include_router(dps_device_router)
     app.include_router(metrics_router)
+    if settings.bench_endpoints:
+        app.include_router(bench.router)
     app.include_router(zerotouch.router)
     app.include_router(reseller.router)
 

@@ -147,6 +147,7 @@ class RegistrationService:
     settings: RegistrationSettings = field(default_factory=RegistrationSettings)
     clock: Clock = utc_now
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _id_scope: str | None = None
 
     # -- device calls -----------------------------------------------------------------------
 
@@ -158,8 +159,21 @@ class RegistrationService:
         payload: Any,
         client_ip: str | None,
     ) -> RegistrationOperation:
-        """Authenticate the device, start (and usually finish) its registration."""
-        match = await self._authenticate(id_scope, registration_id, credentials)
+        """Authenticate the device, start (and usually finish) its registration.
+
+        One write transaction does it all: the reads that authenticate the device, the
+        allocation, and the writes (fewer round trips than a read transaction and a write one).
+        """
+        async with self.db.write() as conn:
+            match = await self._authenticate_in(conn, id_scope, registration_id, credentials)
+            pending = await self._start(conn, match, registration_id, payload, client_ip)
+        if pending.status is OperationStatus.ASSIGNING:
+            self._spawn(pending)
+        return pending
+
+    async def _start(
+        self, conn: AsyncConnection, match: _Match, registration_id: str, payload: Any, client_ip: str | None
+    ) -> RegistrationOperation:
         now = self.clock()
         op = RegistrationOperation(
             operation_id=_new_operation_id(),
@@ -176,45 +190,42 @@ class RegistrationService:
                 "client_ip": client_ip,
             },
         )
-        async with self.db.write() as conn:
-            prior = await repo.get_state(conn, id_key(registration_id))
-            policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
-            if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
-                pending = replace(
-                    op,
-                    context={
-                        **op.context,
-                        "current_hub": _hub_of(prior),
-                        "current_device_id": _device_of(prior),
-                    },
-                )
-                await repo.insert_operation(conn, pending)
-            else:
-                linked = await hub_repo.list_hubs(conn)
-                region = (
-                    region_of(client_ip, await hub_repo.list_regions(conn))
-                    if policy is AllocationPolicy.GEO_LATENCY
-                    else None
-                )
-                try:
-                    decision = self._decide(match, policy, linked, region)
-                    pending = self._assigned(op, match, prior, decision, now)
-                except RegistrationError as exc:
-                    pending = self._failed(op, match, prior, exc, now)
-                await repo.insert_operation(conn, pending)
-                await repo.put_state(conn, pending.state, _group_key(match.enrollment))  # type: ignore[arg-type]
-        if pending.status is OperationStatus.ASSIGNING:
-            self._spawn(pending)
+        prior = await repo.get_state(conn, id_key(registration_id))
+        policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
+        if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
+            pending = replace(
+                op,
+                context={
+                    **op.context,
+                    "current_hub": _hub_of(prior),
+                    "current_device_id": _device_of(prior),
+                },
+            )
+            await repo.insert_operation(conn, pending)
+        else:
+            linked = await hub_repo.list_hubs(conn)
+            region = (
+                region_of(client_ip, await hub_repo.list_regions(conn))
+                if policy is AllocationPolicy.GEO_LATENCY
+                else None
+            )
+            try:
+                decision = self._decide(match, policy, linked, region)
+                pending = self._assigned(op, match, prior, decision, now)
+            except RegistrationError as exc:
+                pending = self._failed(op, match, prior, exc, now)
+            await repo.insert_operation(conn, pending)
+            await repo.put_state(conn, pending.state, _group_key(match.enrollment))  # type: ignore[arg-type]
         return pending
 
     async def operation(
         self, id_scope: str, registration_id: str, operation_id: str, credentials: Credentials
     ) -> RegistrationOperation:
         """A poll: the operation's current status; throttled before its retry-after."""
-        await self._authenticate(id_scope, registration_id, credentials)
-        now = self.clock()
         async with self.db.read() as conn:
+            await self._authenticate_in(conn, id_scope, registration_id, credentials)
             op = await repo.get_operation(conn, operation_id)
+        now = self.clock()
         if op is None or id_key(op.registration_id) != id_key(registration_id):
             raise UnknownRegistration(f"no operation {operation_id!r} for {registration_id!r}")
         if op.poll_not_before is not None and now < op.poll_not_before - _POLL_GRACE:
@@ -413,24 +424,32 @@ class RegistrationService:
     # -- authentication ---------------------------------------------------------------------
 
     async def _authenticate(self, id_scope: str, registration_id: str, credentials: Credentials) -> _Match:
-        """A SAS token when one is sent, else the TLS client certificate chain."""
         async with self.db.read() as conn:
+            return await self._authenticate_in(conn, id_scope, registration_id, credentials)
+
+    async def _authenticate_in(
+        self, conn: AsyncConnection, id_scope: str, registration_id: str, credentials: Credentials
+    ) -> _Match:
+        """A SAS token when one is sent, else the TLS client certificate chain."""
+        # The instance's id scope never changes: it is read once.
+        if self._id_scope is None:
             instance = await instance_repo.get_instance(conn)
-            if instance is None or instance.id_scope.lower() != id_scope.lower():
-                raise UnknownIdScope(f"id scope {id_scope!r} is not served here")
-            try:
-                check_enrollment_id(registration_id)
-            except InvalidInput as exc:
-                raise UnknownRegistration(exc.message) from exc
-            if credentials.authorization is None and credentials.chain_error:
-                raise Unauthorized(credentials.chain_error)
-            if credentials.authorization is None and credentials.client_chain:
-                return await self._match_x509(conn, credentials.client_chain, registration_id)
-            token = parse_sas(credentials.authorization)
-            expected = f"{id_scope}/registrations/{registration_id}".lower()
-            if token.resource.lower() != expected:
-                raise Unauthorized("the token's resource (sr) is not this device's registration")
-            return await self._match_symmetric(conn, token, registration_id)
+            self._id_scope = instance.id_scope if instance else None
+        if self._id_scope is None or self._id_scope.lower() != id_scope.lower():
+            raise UnknownIdScope(f"id scope {id_scope!r} is not served here")
+        try:
+            check_enrollment_id(registration_id)
+        except InvalidInput as exc:
+            raise UnknownRegistration(exc.message) from exc
+        if credentials.authorization is None and credentials.chain_error:
+            raise Unauthorized(credentials.chain_error)
+        if credentials.authorization is None and credentials.client_chain:
+            return await self._match_x509(conn, credentials.client_chain, registration_id)
+        token = parse_sas(credentials.authorization)
+        expected = f"{id_scope}/registrations/{registration_id}".lower()
+        if token.resource.lower() != expected:
+            raise Unauthorized("the token's resource (sr) is not this device's registration")
+        return await self._match_symmetric(conn, token, registration_id)
 
     async def _match_symmetric(self, conn: AsyncConnection, token: SasToken, registration_id: str) -> _Match:
         """Individual enrollment first, then groups in id order; the first whose key signed wins."""
