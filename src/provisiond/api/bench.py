@@ -44,3 +44,10 @@ async def bench_operation(
             },
         }
     )
+
+
+@router.post("/bench/echo")
+async def bench_echo(request: Request) -> Response:
+    """Baseline of keep-alive service calls: reads the body, answers a constant bulk result."""
+    await request.body()
+    return json_response({"isSuccessful": True, "errors": []})

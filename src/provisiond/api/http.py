@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -49,7 +50,10 @@ async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
         raise MalformedJson(str(exc)) from exc
 
 
+_encode = msgspec.json.Encoder().encode  # several times faster than json.dumps, same JSON
+
+
 def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A compact JSON response with ``Content-Type: application/json`` (clients need it)."""
-    body = json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode()
+    body = _encode(content)
     return Response(body, status_code=status_code, headers=headers, media_type="application/json")

@@ -11,6 +11,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from provisiond.domain.certificates import CertificateInfo, EnrolledCertificate
 from provisiond.domain.enrollments import (
     AllocationPolicy,
@@ -136,9 +138,12 @@ def dump_enrollment(e: Enrollment) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
+_decode = msgspec.json.Decoder().decode
+
+
 def load_enrollment(kind: str, etag: str, created: datetime, updated: datetime, doc_text: str) -> Enrollment:
     """Rebuild an enrollment from its row."""
-    doc = json.loads(doc_text)
+    doc = _decode(doc_text)
     hubs = doc["iot_hubs"]
     custom = doc["custom_allocation"]
     policy = doc["allocation_policy"]
