@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -71,12 +73,54 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
-    """Serve HTTPS (every dialect) and, unless ``mqtt`` is false, MQTT, until SIGTERM or SIGINT."""
-    cert = settings.tls_cert or init.pki.server_chain
-    key = settings.tls_key or init.pki.server_key
+def serve(settings: Settings, init: InitResult, *, mqtt: bool = True, processes: int = 1) -> None:
+    """Serve HTTPS (every dialect) and, unless ``mqtt`` is false, MQTT, until SIGTERM or SIGINT.
+
+    With ``processes`` > 1 (PostgreSQL only: SQLite has a single writer) the HTTPS socket is
+    bound once and shared by that many processes, the kernel spreading connections between
+    them; the MQTT port is owned by the first process only.
+    """
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise SystemExit("error: --tls-cert and --tls-key go together")
+    if processes > 1 and settings.is_sqlite:
+        raise SystemExit(
+            "error: --processes needs PostgreSQL (--database postgresql://…); SQLite has one writer"
+        )
+    listener = _listen(settings.host, settings.port)
+    children = [
+        multiprocessing.get_context("fork").Process(
+            target=_serve_one, args=(settings, init, False, listener), daemon=True
+        )
+        for _ in range(processes - 1)
+    ]
+    for child in children:
+        child.start()
+    try:
+        _serve_one(settings, init, mqtt, listener)
+    finally:
+        for child in children:
+            if child.pid is not None and child.is_alive():
+                os.kill(child.pid, signal.SIGTERM)
+        for child in children:
+            child.join(timeout=15)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        raise SystemExit(f"error: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socket.socket) -> None:
+    cert = settings.tls_cert or init.pki.server_chain
+    key = settings.tls_key or init.pki.server_key
     # TLS is terminated by our front (tls/front.py), not by uvicorn: it accepts any client
     # certificate and keeps the chain for the application to judge.
     context = server_context(cert, key)
@@ -92,18 +136,19 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True) -> None:
         server_header=False,
     )
     log.info(
-        "provisiond serving https://%s:%d (id scope %s, data dir %s)",
+        "provisiond serving https://%s:%d (id scope %s, data dir %s, pid %d)",
         settings.host,
         settings.port,
         init.id_scope,
         init.data_dir,
+        os.getpid(),
     )
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal with the
     # handler that was installed before it started; make that handler a clean exit (status 0).
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     server = _Server(config, app, context, settings.mqtt_port if mqtt else None)
-    server.run()
+    server.run(sockets=[listener])
     if server.failed:
         raise SystemExit(1)
 
