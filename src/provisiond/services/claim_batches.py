@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import (
@@ -85,8 +86,11 @@ def item_to_json(item: Item, wire: Any) -> str:
     return json.dumps({"core": core, "wire": wire}, separators=(",", ":"))
 
 
+_decode = msgspec.json.Decoder().decode  # items are read back by the 100,000
+
+
 def item_from_json(kind: OperationKind, text: str) -> tuple[Item, Any]:
-    doc = json.loads(text)
+    doc = _decode(text)
     core = doc["core"]
     item: Item
     if kind is OperationKind.CLAIM:

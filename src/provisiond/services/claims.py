@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from provisiond.domain.claims import (
     MAX_ITEMS,
@@ -40,6 +41,9 @@ __all__ = ["ClaimsService", "TooManyItems", "hash_token"]
 
 class TooManyItems(InvalidInput):
     """More than 100,000 items in one request (nothing is written)."""
+
+
+_decode = msgspec.json.Decoder().decode
 
 
 def hash_token(token: str) -> str:
@@ -211,7 +215,7 @@ class ClaimsService:
         out = []
         for request, result in rows:
             item, wire = item_from_json(op.kind, request)
-            out.append((item, wire, ItemResult.from_json(json.loads(result)) if result else None))
+            out.append((item, wire, ItemResult.from_json(_decode(result)) if result else None))
         return out
 
     async def operations(

@@ -288,13 +288,12 @@ async def find_by_identifier(
 ) -> tuple[list[int], int]:
     """Devices the partner has claimed that match every field given (manufacturer case-folded)."""
     cond: list[Any] = [devices.c.id.in_(select(claims.c.device_id).where(claims.c.partner_id == partner_id))]
-    for column, value in (
-        (devices.c.imei, identifier.imei),
-        (devices.c.meid, identifier.meid),
-        (devices.c.serial, identifier.serial_number),
-    ):
+    for column, value in ((devices.c.imei, identifier.imei), (devices.c.serial, identifier.serial_number)):
         if value:
             cond.append(column == value)
+    if identifier.meid:
+        # The 15th digit of an MEID is an optional check digit: match on the 14 that name it.
+        cond.append(func.substr(devices.c.meid, 1, 14) == identifier.meid.strip().upper()[:14])
     if identifier.manufacturer:
         cond.append(func.lower(devices.c.manufacturer) == identifier.manufacturer.casefold())
     if identifier.model:
