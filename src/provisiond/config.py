@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"
-    registration_retry_after: int = Field(default=1, ge=0, le=60, description="Retry-After for devices, seconds")
+    registration_retry_after: int = Field(
+        default=1, ge=0, le=60, description="Retry-After for devices, seconds"
+    )
     bench_endpoints: bool = Field(default=False, description="benchmarks only: trivial baseline routes")
     webhook_timeout: float = Field(
         default=10.0, gt=0, le=120, description="custom allocation webhook timeout"

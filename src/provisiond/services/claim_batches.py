@@ -220,7 +220,6 @@ def _claim(
     claim = Claim(item.section_type, item.customer_id or 0, partner_id, item.order_number, item.vendor_params)
     state.claims[device_id] = claim
     state.claim_writes[device_id] = claim
-    state.claim_deletes.discard(device_id)
     if item.metadata is not None:
         state.metadata[device_id] = item.metadata
     return ItemResult(ItemStatus.SUCCESS, device_id)
@@ -246,7 +245,8 @@ async def _write(conn: AsyncConnection, state: _Batch, section: SectionType) -> 
     """Write the batch's effects, one statement per table."""
     await repo.insert_devices(conn, list(state.new_devices.items()))
     await repo.insert_keys(conn, state.new_keys)
-    await repo.upsert_claims(conn, list(state.claim_writes.items()))
+    # Deletes first: a device unclaimed and claimed again in one batch ends with the new claim.
     await repo.delete_claims(conn, sorted(state.claim_deletes), section)
+    await repo.upsert_claims(conn, list(state.claim_writes.items()))
     for device_id, entries in state.metadata.items():
         await repo.set_metadata(conn, device_id, entries)

@@ -30,10 +30,11 @@ from provisiond.domain.identifiers import (
     ManufacturerRules,
     Vendor,
 )
-from provisiond.errors import InvalidInput, NotFound, Unauthorized
+from provisiond.errors import InvalidInput, NotFound, StoreUnavailable, Unauthorized
 from provisiond.services.claim_batches import Item, apply_batch, item_from_json, item_to_json
 from provisiond.store import claims as repo
 from provisiond.store import operations as op_repo
+from provisiond.store.claims import ConcurrentWrite
 from provisiond.store.db import Database
 
 __all__ = ["ClaimsService", "TooManyItems", "hash_token"]
@@ -175,11 +176,17 @@ class ClaimsService:
         self, partner: Partner, kind: OperationKind, vendor: Vendor, item: Item
     ) -> ItemResult:
         """One item, applied in its own transaction with the same rules as an operation."""
-        async with self.db.write() as conn:
-            [result] = await apply_batch(
-                conn, kind, partner.id, vendor, [item], self.rules, [_sync_device_id()]
-            )
-        return result
+        for attempt in range(5):  # a concurrent claim of the same device rolls this one back
+            try:
+                async with self.db.write() as conn:
+                    [result] = await apply_batch(
+                        conn, kind, partner.id, vendor, [item], self.rules, [_sync_device_id()]
+                    )
+                return result
+            except ConcurrentWrite as exc:
+                if attempt == 4:
+                    raise StoreUnavailable("the device kept changing under this request; try again") from exc
+        raise AssertionError("unreachable")
 
     # -- operations -------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from provisiond.store.dialect import insert_for
 from provisiond.store.tables import claims, customers, device_keys, devices, partners
 
 __all__ = [
+    "ConcurrentWrite",
     "claims_of",
     "count_customers",
     "delete_claims",
@@ -42,6 +43,15 @@ __all__ = [
 ]
 
 _IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+class ConcurrentWrite(Exception):
+    """Another transaction wrote a key or claim this one meant to create: roll back and retry.
+
+    Only PostgreSQL runs claim transactions concurrently; there, two requests may both read
+    "no such key / no claim" and then both insert. The inserts are ``ON CONFLICT DO NOTHING``,
+    so the loser sees fewer rows written than it meant and raises this instead of overwriting.
+    """
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -182,8 +192,14 @@ async def insert_devices(conn: AsyncConnection, new: Sequence[tuple[int, DeviceI
 
 async def insert_keys(conn: AsyncConnection, rows: Sequence[tuple[str, int]]) -> None:
     """Add lookup keys (a device gains keys when a request carries several)."""
-    if rows:
-        await conn.execute(insert(device_keys), [{"key": k, "device_id": d} for k, d in rows])
+    if not rows:
+        return
+    stmt = insert_for(conn, device_keys).on_conflict_do_nothing(index_elements=[device_keys.c.key])
+    result = await conn.execute(
+        stmt.returning(device_keys.c.key), [{"key": k, "device_id": d} for k, d in rows]
+    )
+    if len(result.all()) != len(rows):
+        raise ConcurrentWrite("a lookup key was created concurrently")
 
 
 async def set_metadata(conn: AsyncConnection, device_id: int, entries: dict[str, str]) -> None:
@@ -225,6 +241,8 @@ async def claims_of(
 
 
 async def upsert_claims(conn: AsyncConnection, rows: Sequence[tuple[int, Claim]]) -> None:
+    """Write new claims: the batch only claims devices it found unclaimed, so an existing row
+    means a concurrent claim, which must not be overwritten (``ConcurrentWrite``)."""
     if not rows:
         return
     values = [
@@ -238,17 +256,12 @@ async def upsert_claims(conn: AsyncConnection, rows: Sequence[tuple[int, Claim]]
         }
         for device_id, c in rows
     ]
-    ins = insert_for(conn, claims)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[claims.c.device_id, claims.c.section],
-        set_={
-            "customer_id": ins.excluded.customer_id,
-            "partner_id": ins.excluded.partner_id,
-            "order_number": ins.excluded.order_number,
-            "vendor_params": ins.excluded.vendor_params,
-        },
+    stmt = insert_for(conn, claims).on_conflict_do_nothing(
+        index_elements=[claims.c.device_id, claims.c.section]
     )
-    await conn.execute(stmt, values)
+    result = await conn.execute(stmt.returning(claims.c.device_id), values)
+    if len(result.all()) != len(values):
+        raise ConcurrentWrite("a device was claimed concurrently")
 
 
 async def delete_claims(conn: AsyncConnection, device_ids: Sequence[int], section: SectionType) -> None:
