@@ -27,6 +27,7 @@ from provisiond.api.dps_service.webhook import HttpWebhookAllocator
 from provisiond.api.http import json_response
 from provisiond.api.metrics import router as metrics_router
 from provisiond.api.reseller import routes as reseller
+from provisiond.api.sphere import routes as sphere
 from provisiond.api.zerotouch import routes as zerotouch
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
         app.include_router(bench.router)
     app.include_router(zerotouch.router)
     app.include_router(reseller.router)
+    app.include_router(sphere.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
@@ -80,6 +82,8 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
             return zerotouch.render_unrouted(exc.status_code)
         if reseller.owns_path(request.url.path):
             return reseller.render_unrouted(exc.status_code)
+        if sphere.owns_path(request.url.path):
+            return sphere.render_unrouted(exc.status_code)
         if is_dps_service_path(request.url.path) or is_dps_device_path(request.url.path):
             code = dps_codes.METHOD_NOT_ALLOWED if exc.status_code == 405 else dps_codes.ROUTE_NOT_FOUND
             message = "method not allowed" if exc.status_code == 405 else "no such resource"

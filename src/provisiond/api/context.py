@@ -14,6 +14,7 @@ from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.services.registration import CustomAllocator, RegistrationService, RegistrationSettings
 from provisiond.services.registrations import RegistrationStateService
+from provisiond.services.sphere import SphereService
 from provisiond.services.worker import CrashPoint, OperationWorker
 from provisiond.store.db import Database
 
@@ -31,6 +32,7 @@ class AppContext:
     hubs: HubService
     registrations: RegistrationService
     claims: ClaimsService
+    sphere: SphereService
     worker: OperationWorker
 
     @classmethod
@@ -59,6 +61,7 @@ class AppContext:
             hubs=HubService(db),
             registrations=RegistrationService(db, allocator, registration_settings, clock),
             claims=ClaimsService(db, clock, wake=worker.wake),
+            sphere=SphereService(db, clock, wake=worker.wake),
             worker=worker,
         )
 

@@ -1,7 +1,8 @@
 """Ownership of devices: partners (resellers), customers, devices, claims, and the per-item rules.
 
-One model serves the zero-touch API and the reseller object model (and Sphere tenants later): a
-device claimed through one dialect is the same record in every other. The rules here are pure:
+One model serves the zero-touch API and the reseller object model: a device claimed through one
+dialect is the same record in every other. Azure Sphere devices have their own records
+(``domain/sphere.py``) but share the durable operations defined here. The rules here are pure:
 the store finds what exists, these functions decide what an item does.
 """
 
@@ -79,6 +80,10 @@ class OperationKind(StrEnum):
     CLAIM = "claim"
     UNCLAIM = "unclaim"
     UPDATE_METADATA = "update_metadata"
+    # Azure Sphere (domain/sphere.py): the item is a device id, the owner a tenant.
+    SPHERE_CLAIM = "sphere_claim"
+    SPHERE_BULK_CLAIM = "sphere_bulk_claim"
+    SPHERE_RELEASE = "sphere_release"
 
 
 class OperationState(StrEnum):

@@ -4,6 +4,8 @@ It takes an operation by lease, processes its pending items in request order, a 
 transaction (effects + results + counters together), and extends the lease with every batch. A
 worker that dies (kill -9) leaves at most one uncommitted batch; when its lease expires another
 worker, or the same process after a restart, continues from the first item without a result.
+Zero-touch and reseller-model items go to ``claim_batches``, Azure Sphere items to
+``sphere_batches``; everything else (lease, results, counters, crash points) is shared.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ from datetime import timedelta
 from provisiond.domain.claims import MAX_ITEMS, Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
+from provisiond.domain.sphere import SPHERE_KINDS
 from provisiond.services.claim_batches import apply_batch, item_from_json
+from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.store import operations as repo
+from provisiond.store.claims import ConcurrentWrite
 from provisiond.store.db import Database
 
 __all__ = ["CrashPoint", "OperationWorker", "device_id_for"]
@@ -82,8 +87,11 @@ class OperationWorker:
                 busy = False
             if not busy:
                 self.wake.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that arrives as the event fires, and shutdown would wait on this task forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), self.idle_seconds)
+                    async with asyncio.timeout(self.idle_seconds):
+                        await self.wake.wait()
 
     async def run_once(self) -> bool:
         """Lease one operation and run it to the end (or until the lease is lost)."""
@@ -94,11 +102,21 @@ class OperationWorker:
             return False
         log.info("worker %s runs operation %s (%s, %d items)", self.name, op.id, op.kind.value, op.total)
         try:
-            while await self._batch(op):
+            while await self._batch_retrying(op):
                 pass
         except _LeaseLost:
             log.warning("worker %s lost the lease of operation %s", self.name, op.id)
         return True
+
+    async def _batch_retrying(self, op: Operation) -> bool:
+        """A batch that met a concurrent writer (another process claiming the same device) was
+        rolled back whole; running it again sees that writer's effect and decides accordingly."""
+        for _ in range(4):
+            try:
+                return await self._batch(op)
+            except ConcurrentWrite:
+                log.info("batch of operation %s met a concurrent write; running it again", op.id)
+        return await self._batch(op)
 
     async def _batch(self, op: Operation) -> bool:
         """Process the next batch; ``False`` when the operation is finished or the lease lost."""
@@ -106,12 +124,19 @@ class OperationWorker:
             pending = await repo.pending_items(conn, op.id, -1, self.batch_size)
         if not pending:
             return False
-        parsed = [item_from_json(op.kind, request) for _, request in pending]
+        sphere = op.kind in SPHERE_KINDS
+        parsed = [] if sphere else [item_from_json(op.kind, request) for _, request in pending]
         self._batches += 1
         async with self.db.write() as conn:
-            new_ids = [device_id_for(op.id, seq) for seq, _ in pending]
-            items = [item for item, _ in parsed]
-            results = await apply_batch(conn, op.kind, op.partner_id, op.vendor, items, self.rules, new_ids)
+            if sphere:
+                requests = [request for _, request in pending]
+                results = await apply_sphere_batch(conn, op.kind, op.partner_id, requests, self.clock())
+            else:
+                new_ids = [device_id_for(op.id, seq) for seq, _ in pending]
+                items = [item for item, _ in parsed]
+                results = await apply_batch(
+                    conn, op.kind, op.partner_id, op.vendor, items, self.rules, new_ids
+                )
             rows = [
                 (seq, json.dumps(r.as_json(), separators=(",", ":")))
                 for (seq, _), r in zip(pending, results, strict=True)

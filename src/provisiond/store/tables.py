@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, Uuid
 
 from provisiond.store.types import UtcDateTime
 
@@ -24,6 +24,9 @@ __all__ = [
     "partners",
     "registration_operations",
     "registration_states",
+    "sphere_devices",
+    "sphere_operations",
+    "tenants",
 ]
 
 metadata = MetaData(
@@ -215,4 +218,47 @@ operation_results = Table(
     Column("operation_id", BigInteger, primary_key=True),
     Column("seq", Integer, primary_key=True),
     Column("result", Text, nullable=False),
+)
+
+
+# -- Azure Sphere ---------------------------------------------------------------------------------
+
+# ``owner_id`` is the tenant in the durable-operations tables (``operations.partner_id``), drawn
+# from a range no partner id uses, so one owner column serves both kinds of account.
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("owner_id", BigInteger, nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created", UtcDateTime, nullable=False),
+)
+
+# One row per device ever claimed; ``device_id`` is upper-case hex, ``owner_id`` the tenant's
+# (NULL once the operator released it).
+sphere_devices = Table(
+    "sphere_devices",
+    metadata,
+    Column("device_id", String(128), primary_key=True),
+    Column("owner_id", BigInteger),
+    Column("chip_sku", Integer, nullable=False),
+    Column("device_group_id", Uuid),
+    Column("product_id", Uuid),
+    Column("last_available_os_version", String(64)),
+    Column("last_installed_os_version", String(64)),
+    Column("last_os_update", UtcDateTime),
+    Column("last_update_request", UtcDateTime),
+    Column("created", UtcDateTime, nullable=False),
+    Index("ix_sphere_devices_owner", "owner_id", "device_id"),
+)
+
+# The public (UUID) id of a Sphere operation, beside the core operation it names.
+sphere_operations = Table(
+    "sphere_operations",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("operation_id", BigInteger, nullable=False, unique=True),
+    Column("owner_id", BigInteger, nullable=False),
+    Column("device_id", String(128)),
 )
