@@ -74,10 +74,8 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU the server process has used so far (from /proc)."""
-        import os as _os
-
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> float:
         """The server's peak resident set size (VmHWM), in MB."""
