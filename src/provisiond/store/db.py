@@ -3,7 +3,8 @@
 SQLite allows one writer at a time. Instead of letting writers collide and retry on "database is
 locked", every write transaction goes through a one-connection pool and starts with
 ``BEGIN IMMEDIATE``, so writers queue in the process and never meet a lock; readers use their own
-pool and WAL lets them run beside the writer. PostgreSQL needs none of this: both roles share one
+pool and WAL lets them run beside the writer. SQLite calls run inline on the event loop
+(store/sqlite_inline.py says why). PostgreSQL needs none of this: both roles share one
 engine and conditional writes are single statements.
 """
 
@@ -13,12 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from provisiond.errors import StoreUnavailable
+from provisiond.store.sqlite_inline import inline_creator
 
 __all__ = ["Database"]
 
@@ -26,12 +28,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+    path = make_url(url).database or ":memory:"
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        async_creator=inline_creator(path, SQLITE_BUSY_TIMEOUT_MS / 1000),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
