@@ -93,7 +93,7 @@ class EnrollmentService:
     async def bulk(
         self, kind: EnrollmentKind, mode: BulkMode, items: Sequence[Enrollment | ItemRejected]
     ) -> list[BulkItemFailure]:
-        """Apply each item on its own in one transaction; return the items that failed.
+        """Apply each item on its own in one transaction; return the items that failed, in order.
 
         An item fails by a refused single statement (exists, missing, etag mismatch) or by its
         own validation, never by an exception that would undo the others.
@@ -101,17 +101,31 @@ class EnrollmentService:
         if len(items) > MAX_BULK_ITEMS:
             raise InvalidInput(f"a bulk operation holds at most {MAX_BULK_ITEMS} items, not {len(items)}")
         now = self._clock()
-        failures: list[BulkItemFailure] = []
+        failures: list[tuple[int, BulkItemFailure]] = []
+        creates: list[tuple[int, Enrollment]] = []
         async with self._db.write() as conn:
-            for item in items:
+            for n, item in enumerate(items):
                 if isinstance(item, ItemRejected):
-                    failures.append(BulkItemFailure(item.id, item.error))
+                    failures.append((n, BulkItemFailure(item.id, item.error)))
                     continue
                 try:
-                    await _apply_bulk_item(conn, mode, item, now, self._webhooks)
+                    if mode is BulkMode.CREATE:
+                        creates.append((n, await _checked(conn, item, now, self._webhooks)))
+                    else:
+                        await _apply_bulk_item(conn, mode, item, now, self._webhooks)
                 except (InvalidInput, NotFound, AlreadyExists, PreconditionFailed) as exc:
-                    failures.append(BulkItemFailure(item.id, exc))
-        return failures
+                    failures.append((n, BulkItemFailure(item.id, exc)))
+            if creates:
+                # One statement for the batch: it returns the keys it inserted, so an item whose
+                # id exists (or repeats an earlier item of the batch) is reported on its own.
+                inserted = await repo.insert_enrollments(conn, [record for _, record in creates])
+                for n, record in creates:
+                    if record.key in inserted:
+                        inserted.discard(record.key)
+                    else:
+                        exists = AlreadyExists(f"{record.kind.id_name} {record.id!r} exists")
+                        failures.append((n, BulkItemFailure(record.id, exists)))
+        return [failure for _, failure in sorted(failures, key=lambda pair: pair[0])]
 
     async def page(self, kind: EnrollmentKind, continuation: str | None, size: int) -> Page[Enrollment]:
         """One page in id order; the token is present only when another non-empty page follows."""
@@ -129,8 +143,7 @@ async def _apply_bulk_item(
     if mode is BulkMode.DELETE:
         await _delete(conn, item.kind, item.id, None)
         return
-    record = item.validated().stamped(now)
-    await _check_references(conn, record, webhooks)
+    record = await _checked(conn, item, now, webhooks)
     if mode is BulkMode.CREATE:
         if not await repo.insert_enrollment(conn, record):
             raise AlreadyExists(f"{item.kind.id_name} {item.id!r} exists")
@@ -138,6 +151,14 @@ async def _apply_bulk_item(
         await repo.upsert_enrollment(conn, record)
     else:
         await _write(conn, record, normalize_if_match(item.etag) or "")
+
+
+async def _checked(
+    conn: AsyncConnection, item: Enrollment, now: datetime, webhooks: WebhookRules
+) -> Enrollment:
+    record = item.validated().stamped(now)
+    await _check_references(conn, record, webhooks)
+    return record
 
 
 async def _write(conn: AsyncConnection, record: Enrollment, if_match: str | None) -> Enrollment:

@@ -11,12 +11,12 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.enrollments import ANY_ETAG, Enrollment, EnrollmentKind
 from provisiond.store.codec import dump_enrollment, load_enrollment
-from provisiond.store.dialect import insert_for
+from provisiond.store.dialect import insert_for, prebuilt
 from provisiond.store.tables import enrollments as t
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "get_enrollment",
     "get_enrollment_etag",
     "insert_enrollment",
+    "insert_enrollments",
     "page_enrollments",
     "update_enrollment",
     "upsert_enrollment",
@@ -47,8 +48,15 @@ def _values(e: Enrollment) -> dict[str, Any]:
     }
 
 
+_GET = select(*_COLUMNS).where(t.c.kind == bindparam("kind"), t.c.key == bindparam("key"))
+
+
+def _insert(dialect: Any) -> Any:
+    return dialect.insert(t).on_conflict_do_nothing(index_elements=[t.c.kind, t.c.key])
+
+
 async def get_enrollment(conn: AsyncConnection, kind: EnrollmentKind, key: str) -> Enrollment | None:
-    row = (await conn.execute(select(*_COLUMNS).where(t.c.kind == kind.value, t.c.key == key))).first()
+    row = (await conn.execute(_GET, {"kind": kind.value, "key": key})).first()
     return _load(row) if row else None
 
 
@@ -59,8 +67,13 @@ async def get_enrollment_etag(conn: AsyncConnection, kind: EnrollmentKind, key: 
 
 async def insert_enrollment(conn: AsyncConnection, e: Enrollment) -> bool:
     """Create; ``False`` when a record with that id exists already."""
-    stmt = insert_for(conn, t).values(**_values(e)).on_conflict_do_nothing(index_elements=[t.c.kind, t.c.key])
-    return (await conn.execute(stmt)).rowcount == 1
+    return (await conn.execute(prebuilt(conn, _insert), _values(e))).rowcount == 1
+
+
+async def insert_enrollments(conn: AsyncConnection, es: Sequence[Enrollment]) -> set[str]:
+    """Create many in one statement; the keys actually inserted (the others existed)."""
+    stmt = prebuilt(conn, _insert).returning(t.c.key)
+    return set((await conn.execute(stmt, [_values(e) for e in es])).scalars())
 
 
 async def upsert_enrollment(conn: AsyncConnection, e: Enrollment) -> Enrollment:

@@ -22,8 +22,14 @@ __all__ = [
 ]
 
 
+# Built once: these run on every registration.
+_LIST_HUBS = select(dps_hubs).order_by(dps_hubs.c.key)
+_LIST_REGIONS = select(dps_regions).order_by(dps_regions.c.network)
+_POLICY = select(dps_instance.c.allocation_policy).where(dps_instance.c.id == 1)
+
+
 async def list_hubs(conn: AsyncConnection) -> list[LinkedHub]:
-    rows = await conn.execute(select(dps_hubs).order_by(dps_hubs.c.key))
+    rows = await conn.execute(_LIST_HUBS)
     return [LinkedHub(row.host_name, row.weight, row.region) for row in rows]
 
 
@@ -50,7 +56,7 @@ async def remove_hub(conn: AsyncConnection, host_name: str) -> bool:
 
 
 async def list_regions(conn: AsyncConnection) -> list[RegionRule]:
-    rows = await conn.execute(select(dps_regions).order_by(dps_regions.c.network))
+    rows = await conn.execute(_LIST_REGIONS)
     return [RegionRule(row.network, row.region) for row in rows]
 
 
@@ -69,9 +75,7 @@ async def remove_region(conn: AsyncConnection, network: str) -> bool:
 
 
 async def get_allocation_policy(conn: AsyncConnection) -> AllocationPolicy:
-    value = (
-        await conn.execute(select(dps_instance.c.allocation_policy).where(dps_instance.c.id == 1))
-    ).scalar()
+    value = (await conn.execute(_POLICY)).scalar()
     return AllocationPolicy(value or AllocationPolicy.HASHED.value)
 
 

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.enrollments import ANY_ETAG
 from provisiond.domain.ids import id_key
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 from provisiond.store.codec import dump_operation, dump_state, load_operation, load_state
-from provisiond.store.dialect import insert_for
+from provisiond.store.dialect import prebuilt
 from provisiond.store.tables import registration_operations as ops
 from provisiond.store.tables import registration_states as t
 
@@ -37,8 +37,11 @@ def _load(row: Any) -> RegistrationState:
     return load_state(row.etag, row.created, row.updated, row.doc)
 
 
+_GET_STATE = select(*_COLUMNS).where(t.c.key == bindparam("key"))
+
+
 async def get_state(conn: AsyncConnection, key: str) -> RegistrationState | None:
-    row = (await conn.execute(select(*_COLUMNS).where(t.c.key == key))).first()
+    row = (await conn.execute(_GET_STATE, {"key": key})).first()
     return _load(row) if row else None
 
 
@@ -65,24 +68,27 @@ async def page_states_of_group(
 
 async def put_state(conn: AsyncConnection, state: RegistrationState, group_key: str | None) -> None:
     """Create or replace the registration state of a device."""
-    ins = insert_for(conn, t).values(
-        key=id_key(state.registration_id),
-        group_key=group_key,
-        etag=state.etag,
-        created=state.created,
-        updated=state.updated,
-        doc=dump_state(state),
-    )
-    await conn.execute(
-        ins.on_conflict_do_update(
-            index_elements=[t.c.key],
-            set_={
-                "group_key": ins.excluded.group_key,
-                "etag": ins.excluded.etag,
-                "updated": ins.excluded.updated,
-                "doc": ins.excluded.doc,
-            },
-        )
+    values = {
+        "key": id_key(state.registration_id),
+        "group_key": group_key,
+        "etag": state.etag,
+        "created": state.created,
+        "updated": state.updated,
+        "doc": dump_state(state),
+    }
+    await conn.execute(prebuilt(conn, _upsert_state), values)
+
+
+def _upsert_state(dialect: Any) -> Any:
+    ins = dialect.insert(t)
+    return ins.on_conflict_do_update(
+        index_elements=[t.c.key],
+        set_={
+            "group_key": ins.excluded.group_key,
+            "etag": ins.excluded.etag,
+            "updated": ins.excluded.updated,
+            "doc": ins.excluded.doc,
+        },
     )
 
 
@@ -104,20 +110,25 @@ def _load_op(row: Any) -> RegistrationOperation:
 
 async def insert_operation(conn: AsyncConnection, op: RegistrationOperation) -> None:
     await conn.execute(
-        insert(ops).values(
-            operation_id=op.operation_id,
-            registration_key=id_key(op.registration_id),
-            status=op.status.value,
-            created=op.created,
-            updated=op.updated,
-            poll_not_before=op.poll_not_before,
-            doc=dump_operation(op),
-        )
+        _INSERT_OP,
+        {
+            "operation_id": op.operation_id,
+            "registration_key": id_key(op.registration_id),
+            "status": op.status.value,
+            "created": op.created,
+            "updated": op.updated,
+            "poll_not_before": op.poll_not_before,
+            "doc": dump_operation(op),
+        },
     )
 
 
+_INSERT_OP = insert(ops)
+_GET_OP = select(*_OP_COLUMNS).where(ops.c.operation_id == bindparam("operation_id"))
+
+
 async def get_operation(conn: AsyncConnection, operation_id: str) -> RegistrationOperation | None:
-    row = (await conn.execute(select(*_OP_COLUMNS).where(ops.c.operation_id == operation_id))).first()
+    row = (await conn.execute(_GET_OP, {"operation_id": operation_id})).first()
     return _load_op(row) if row else None
 
 

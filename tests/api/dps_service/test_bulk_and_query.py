@@ -44,6 +44,19 @@ async def test_bulk_create_applies_good_items_and_reports_each_bad_one(dps: DpsA
     assert await dps.count() == 3
 
 
+async def test_bulk_create_reports_a_repeated_id_and_an_existing_one_in_request_order(dps: DpsApi) -> None:
+    """The batch is inserted by one statement; each refused item is still reported on its own."""
+    before = (await dps.call("PUT", "/enrollments/old", json=item("old"))).json()
+    result = await bulk(dps, "create", [item("new"), item("old"), item("NEW"), item("z")])
+    assert [(e["registrationId"], e["errorCode"]) for e in result["errors"]] == [  # type: ignore[union-attr]
+        ("old", 409201),
+        ("NEW", 409201),
+    ]
+    assert (await dps.call("GET", "/enrollments/old")).json()["etag"] == before["etag"]
+    assert (await dps.call("GET", "/enrollments/new")).json()["registrationId"] == "new"
+    assert await dps.count() == 3
+
+
 async def test_bulk_all_good_is_successful_with_no_errors_and_trailing_slash_works(dps: DpsApi) -> None:
     r = await dps.call(
         "POST", "/enrollments/", json={"mode": "create", "enrollments": [item(f"d{n}") for n in range(10)]}
