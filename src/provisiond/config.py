@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8443, ge=1, le=65535)
     mqtt_port: int = Field(default=8883, ge=1, le=65535)
     service_host: str = "localhost"
+    processes: int = Field(
+        default=1, ge=1, description="serve processes sharing the HTTPS port (more than 1: PostgreSQL only)"
+    )
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "info"

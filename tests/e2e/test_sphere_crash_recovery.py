@@ -21,7 +21,7 @@ from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
 from provisiond.store.migrate import migrate
 from provisiond.store.tables import metadata, operation_results, sphere_devices
-from tests.e2e.test_crash_recovery import async_url, url_for, worker_env
+from tests.support.operations import async_url, url_for, worker_env
 
 ENGINES = ["sqlite", "postgresql"]
 N = 1000  # the bulk claim limit

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,10 +101,12 @@ def start_server(
     database: str | None = None,
     port: int | None = None,
     settings: dict[str, object] | None = None,
+    serve_args: Sequence[str] = (),
 ) -> ServerProcess:
     """``provisiond init --json`` then ``provisiond serve`` on free ports; waits until it listens.
 
-    ``settings`` are written into the data dir's settings.json before the server starts.
+    ``settings`` are written into the data dir's settings.json before the server starts;
+    ``serve_args`` are added to the ``serve`` command line (e.g. ``--processes 2``).
     """
     port = port or free_port()
     mqtt_port = free_port()
@@ -122,7 +125,7 @@ def start_server(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*PROVISIOND, "serve", "--host", "127.0.0.1", *common],
+            [*PROVISIOND, "serve", "--host", "127.0.0.1", *common, *serve_args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import signal
 
 import typer
 
@@ -13,6 +15,8 @@ from provisiond.services.worker import CrashPoint, OperationWorker
 from provisiond.store.db import Database
 
 __all__ = ["partner_app", "worker"]
+
+log = logging.getLogger(__name__)
 
 partner_app = typer.Typer(no_args_is_help=True, help="Resellers (zero-touch and reseller-model dialects).")
 token_app = typer.Typer(no_args_is_help=True, help="A partner's bearer token.")
@@ -40,19 +44,39 @@ def token_rotate(
 
 
 def worker(data_dir: DataDir = None, database: DatabaseUrl = None) -> None:
-    """Run only the operation worker (scale-out: several workers share one PostgreSQL)."""
+    """Run only the operation worker (scale-out: several workers share one PostgreSQL).
+
+    SIGTERM or SIGINT: finish the batch in hand, then exit 0. A second signal abandons that batch
+    (its transaction rolls back). Either way the operation is resumed, once its lease expires, by
+    another worker or by this one restarted.
+    """
     settings = settings_from(data_dir, database)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
     async def main(db: Database) -> None:
-        await OperationWorker(
+        operations = OperationWorker(
             db,
             batch_size=settings.worker_batch_size,
             lease_seconds=settings.worker_lease_seconds,
             crash=CrashPoint.parse(settings.test_crash_point),
-        ).run()
+        )
+        running = asyncio.create_task(operations.run())
 
-    with contextlib.suppress(KeyboardInterrupt):
+        def on_signal(signum: signal.Signals) -> None:
+            if operations.stopping:
+                log.info("worker stopping now (%s again): the open batch is abandoned", signum.name)
+                running.cancel()
+            else:
+                log.info("worker stopping after the batch in hand (%s)", signum.name)
+                operations.stop()
+
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT before the handlers above are installed
         run(with_db(settings, main))

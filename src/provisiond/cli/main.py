@@ -59,8 +59,20 @@ def serve(
         Path | None, typer.Option("--tls-cert", help="server certificate chain (PEM)")
     ] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="server private key (PEM)")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="processes sharing the HTTPS port; more than 1 needs PostgreSQL [default: 1]",
+        ),
+    ] = None,
 ) -> None:
-    """Serve every API over HTTPS; runs ``init`` first when the data dir is new. Stops on SIGTERM."""
+    """Serve every API over HTTPS; runs ``init`` first when the data dir is new. Stops on SIGTERM.
+
+    With ``--processes N`` the HTTPS socket is bound once and served by N processes (PostgreSQL
+    only); the first of them also owns the MQTT port.
+    """
     from provisiond.server import serve as run_server
 
     settings = settings_from(
@@ -72,9 +84,10 @@ def serve(
         service_host=service_host,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        processes=processes,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     result = run(with_db(settings, lambda db: initialise(settings, db)))
-    run_server(settings, result, mqtt=not no_mqtt)
+    run_server(settings, result, mqtt=not no_mqtt, processes=settings.processes)

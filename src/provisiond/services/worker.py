@@ -74,10 +74,25 @@ class OperationWorker:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     name: str = field(default_factory=lambda: f"worker-{os.getpid()}-{secrets.token_hex(4)}")
     _batches: int = 0
+    _stopping: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def stopping(self) -> bool:
+        """``stop`` was called: ``run`` returns after the batch in hand."""
+        return self._stopping
+
+    def stop(self) -> None:
+        """Return from ``run`` once the batch in hand is committed (at once when idle).
+
+        The operation keeps its lease until the lease expires; then another worker, or this one
+        restarted, resumes at the first item without a result, as after a crash.
+        """
+        self._stopping = True
+        self.wake.set()
 
     async def run(self) -> None:
-        """Work until cancelled; sleep when there is nothing to do (or until woken)."""
-        while True:
+        """Work until stopped or cancelled; sleep when there is nothing to do (or until woken)."""
+        while not self._stopping:
             try:
                 busy = await self.run_once()
             except asyncio.CancelledError:
@@ -85,7 +100,7 @@ class OperationWorker:
             except Exception:
                 log.exception("operation worker failed; retrying")
                 busy = False
-            if not busy:
+            if not busy and not self._stopping:
                 self.wake.clear()
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that arrives as the event fires, and shutdown would wait on this task forever.
@@ -102,7 +117,7 @@ class OperationWorker:
             return False
         log.info("worker %s runs operation %s (%s, %d items)", self.name, op.id, op.kind.value, op.total)
         try:
-            while await self._batch_retrying(op):
+            while not self._stopping and await self._batch_retrying(op):
                 pass
         except _LeaseLost:
             log.warning("worker %s lost the lease of operation %s", self.name, op.id)
