@@ -7,6 +7,7 @@ created is served (leaf + CA chain), so clients need only trust ``caCertificate`
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -26,7 +27,7 @@ from provisiond.config import Settings
 from provisiond.services.setup import InitResult
 from provisiond.tls.front import TlsProtocol, fronted, server_context
 
-__all__ = ["serve"]
+__all__ = ["serve", "tune_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +148,25 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
     # handler that was installed before it started; make that handler a clean exit (status 0).
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
+    tune_gc()
     server = _Server(config, app, context, settings.mqtt_port if mqtt else None)
     server.run(sockets=[listener])
     if server.failed:
         raise SystemExit(1)
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections for a long-running process that handles bulk work.
+
+    A 100,000-device operation or a 1,000-item query page allocates objects by the hundred
+    thousand; with CPython's default threshold (700) the collector ran constantly and its full
+    passes walked every long-lived object (measured: about a fifth of a 100k claim's time).
+    Freezing what startup created takes it out of every later pass; a higher first threshold
+    makes young collections rare. Reference cycles are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _exit_cleanly(signum: int, _frame: object) -> None:

@@ -106,15 +106,16 @@ class InvalidModel(InvalidDeviceIdentifier):
 
 
 def _luhn_check_digit(body: str, base: int) -> int:
-    """Luhn over ``body`` in ``base``: double every second digit from the right, sum the digits."""
-    total = 0
-    for position, char in enumerate(reversed(body)):
-        value = int(char, base)
-        if position % 2 == 0:  # the check digit will sit to the right, so this one is doubled
-            value *= 2
-            value = value // base + value % base
-        total += value
+    """Luhn over ``body`` in ``base``: double every second digit from the right, sum the digits.
+
+    Written with slices and a lookup table because a bulk claim checks 100,000 IMEIs."""
+    doubled = _DOUBLED[base]
+    digits = [int(char, base) for char in body]
+    total = sum(doubled[d] for d in digits[-1::-2]) + sum(digits[-2::-2])
     return -total % base
+
+
+_DOUBLED = {base: [(2 * d) // base + (2 * d) % base for d in range(base)] for base in (10, 16)}
 
 
 def imei_check_digit(first14: str) -> str:

@@ -7,12 +7,10 @@ holds plus what earlier items of the batch did; then every table is written with
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import (
@@ -35,6 +33,7 @@ from provisiond.domain.identifiers import (
     lookup_keys,
     validate,
 )
+from provisiond.jsontext import dumps, loads
 from provisiond.store import claims as repo
 
 __all__ = ["apply_batch", "item_from_json", "item_to_json"]
@@ -83,10 +82,10 @@ def item_to_json(item: Item, wire: Any) -> str:
             "identifier": _ident_json(item.identifier),
             "metadata": item.metadata,
         }
-    return json.dumps({"core": core, "wire": wire}, separators=(",", ":"))
+    return dumps({"core": core, "wire": wire})
 
 
-_decode = msgspec.json.Decoder().decode  # items are read back by the 100,000
+_decode = loads
 
 
 def item_from_json(kind: OperationKind, text: str) -> tuple[Item, Any]:

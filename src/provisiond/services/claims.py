@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from provisiond.domain.claims import (
     MAX_ITEMS,
     Customer,
@@ -31,6 +29,7 @@ from provisiond.domain.identifiers import (
     Vendor,
 )
 from provisiond.errors import InvalidInput, NotFound, StoreUnavailable, Unauthorized
+from provisiond.jsontext import loads
 from provisiond.services.claim_batches import Item, apply_batch, item_from_json, item_to_json
 from provisiond.store import claims as repo
 from provisiond.store import operations as op_repo
@@ -44,7 +43,7 @@ class TooManyItems(InvalidInput):
     """More than 100,000 items in one request (nothing is written)."""
 
 
-_decode = msgspec.json.Decoder().decode
+_decode = loads
 
 
 def hash_token(token: str) -> str:

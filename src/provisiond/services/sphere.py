@@ -8,7 +8,6 @@ same path and survive a crash alike.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from provisiond.domain.sphere import (
     normalise_device_ids,
 )
 from provisiond.errors import InvalidInput, NotFound, Unauthorized
+from provisiond.jsontext import dumps, loads
 from provisiond.services.claims import hash_token
 from provisiond.services.sphere_batches import apply_sphere_batch, item_device_id, item_to_json
 from provisiond.store import operations as op_repo
@@ -164,9 +164,7 @@ class SphereService:
             )
             public = SphereOperation(uuid.uuid4(), tenant.id, normal, core)
             await op_repo.insert_operation(conn, core, [item])
-            await repo.insert_results(
-                conn, core.id, [(0, json.dumps(result.as_json(), separators=(",", ":")))]
-            )
+            await repo.insert_results(conn, core.id, [(0, dumps(result.as_json()))])
             await repo.insert_operation_ref(conn, public.id, core.id, tenant.owner_id, normal)
         return public
 
@@ -191,7 +189,7 @@ class SphereService:
         async with self.db.read() as conn:
             rows = await op_repo.results(conn, op.core.id)
         return [
-            (item_device_id(request), ItemResult.from_json(json.loads(result)) if result else None)
+            (item_device_id(request), ItemResult.from_json(loads(result)) if result else None)
             for request, result in rows
         ]
 

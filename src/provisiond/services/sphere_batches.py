@@ -9,7 +9,6 @@ read and the write (PostgreSQL, concurrent workers) is decided again against the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import ItemResult, ItemStatus, OperationKind
 from provisiond.domain.sphere import CONFLICT, decide_claim, decide_release
+from provisiond.jsontext import dumps, loads
 from provisiond.store import sphere as repo
 
 __all__ = ["apply_sphere_batch", "item_device_id", "item_to_json"]
@@ -28,11 +28,11 @@ _TAKEN_MEANWHILE = ItemResult(
 
 def item_to_json(device_id: str) -> str:
     """A Sphere item as stored with its operation."""
-    return json.dumps({"device_id": device_id}, separators=(",", ":"))
+    return dumps({"device_id": device_id})
 
 
 def item_device_id(text: str) -> str:
-    device_id: str = json.loads(text)["device_id"]
+    device_id: str = loads(text)["device_id"]
     return device_id
 
 

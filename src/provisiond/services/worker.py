@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -24,6 +23,7 @@ from provisiond.domain.claims import MAX_ITEMS, Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
 from provisiond.domain.sphere import SPHERE_KINDS
+from provisiond.jsontext import dumps
 from provisiond.services.claim_batches import apply_batch, item_from_json
 from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.store import operations as repo
@@ -152,10 +152,7 @@ class OperationWorker:
                 results = await apply_batch(
                     conn, op.kind, op.partner_id, op.vendor, items, self.rules, new_ids
                 )
-            rows = [
-                (seq, json.dumps(r.as_json(), separators=(",", ":")))
-                for (seq, _), r in zip(pending, results, strict=True)
-            ]
+            rows = [(seq, dumps(r.as_json())) for (seq, _), r in zip(pending, results, strict=True)]
             now = self.clock()
             succeeded = sum(1 for r in results if r.ok)
             held = await repo.finish_batch(

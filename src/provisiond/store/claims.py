@@ -6,7 +6,6 @@ Bulk paths (the operation worker) read and write whole batches with one statemen
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import Claim, Customer, Device, Partner, SectionType
 from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+from provisiond.jsontext import dumps, loads
 from provisiond.store.dialect import insert_for
 from provisiond.store.tables import claims, customers, device_keys, devices, partners
 
@@ -93,7 +93,7 @@ async def set_partner_token(conn: AsyncConnection, partner_id: int, token_hash: 
 
 
 def _customer(row: Any) -> Customer:
-    doc = json.loads(row.doc)
+    doc = loads(row.doc)
     return Customer(
         row.id,
         row.partner_id,
@@ -117,7 +117,7 @@ async def insert_customer(conn: AsyncConnection, c: Customer, now: datetime) -> 
             partner_id=c.partner_id,
             name=c.name,
             vendor=c.vendor.value,
-            doc=json.dumps(doc),
+            doc=dumps(doc),
             created=now,
         )
     )
@@ -203,12 +203,12 @@ async def insert_keys(conn: AsyncConnection, rows: Sequence[tuple[str, int]]) ->
 
 
 async def set_metadata(conn: AsyncConnection, device_id: int, entries: dict[str, str]) -> None:
-    await conn.execute(update(devices).where(devices.c.id == device_id).values(metadata=json.dumps(entries)))
+    await conn.execute(update(devices).where(devices.c.id == device_id).values(metadata=dumps(entries)))
 
 
 def _device(row: Any, its_claims: tuple[Claim, ...]) -> Device:
     identifier = DeviceIdentifier(row.imei, row.meid, row.serial, row.manufacturer, row.model)
-    return Device(row.id, identifier, json.loads(row.metadata) if row.metadata else {}, its_claims)
+    return Device(row.id, identifier, loads(row.metadata) if row.metadata else {}, its_claims)
 
 
 async def get_devices(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Device]:
@@ -225,7 +225,7 @@ async def get_devices(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, De
 
 
 def _claim(row: Any) -> Claim:
-    params = json.loads(row.vendor_params) if row.vendor_params else {}
+    params = loads(row.vendor_params) if row.vendor_params else {}
     return Claim(SectionType(row.section), row.customer_id, row.partner_id, row.order_number, params)
 
 
@@ -252,7 +252,7 @@ async def upsert_claims(conn: AsyncConnection, rows: Sequence[tuple[int, Claim]]
             "customer_id": c.customer_id,
             "partner_id": c.partner_id,
             "order_number": c.order_number,
-            "vendor_params": json.dumps(c.vendor_params) if c.vendor_params else None,
+            "vendor_params": dumps(c.vendor_params) if c.vendor_params else None,
         }
         for device_id, c in rows
     ]

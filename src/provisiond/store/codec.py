@@ -7,11 +7,8 @@ of an API's JSON never forces a data migration.
 from __future__ import annotations
 
 import base64
-import json
 from datetime import datetime
 from typing import Any
-
-import msgspec
 
 from provisiond.domain.certificates import CertificateInfo, EnrolledCertificate
 from provisiond.domain.enrollments import (
@@ -26,6 +23,7 @@ from provisiond.domain.enrollments import (
     X509Attestation,
 )
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
+from provisiond.jsontext import dumps, loads
 
 __all__ = [
     "dump_enrollment",
@@ -135,10 +133,10 @@ def dump_enrollment(e: Enrollment) -> str:
             else None
         ),
     }
-    return json.dumps(doc, separators=(",", ":"))
+    return dumps(doc)
 
 
-_decode = msgspec.json.Decoder().decode
+_decode = loads
 
 
 def load_enrollment(kind: str, etag: str, created: datetime, updated: datetime, doc_text: str) -> Enrollment:
@@ -184,11 +182,11 @@ def dump_state(s: RegistrationState) -> str:
         "certificate_info": _dump_cert_info(s.certificate_info),
         "signing_certificate_info": _dump_cert_info(s.signing_certificate_info),
     }
-    return json.dumps(doc, separators=(",", ":"))
+    return dumps(doc)
 
 
 def load_state(etag: str, created: datetime, updated: datetime, doc_text: str) -> RegistrationState:
-    return _state_from_doc(json.loads(doc_text), etag, created, updated)
+    return _state_from_doc(loads(doc_text), etag, created, updated)
 
 
 def _state_from_doc(
@@ -208,12 +206,12 @@ def dump_operation(op: RegistrationOperation) -> str:
     if op.state is not None:
         s = op.state
         state = {
-            "doc": json.loads(dump_state(s)),
+            "doc": loads(dump_state(s)),
             "etag": s.etag,
             "created": s.created.isoformat(),
             "updated": s.updated.isoformat(),
         }
-    return json.dumps({"registration_id": op.registration_id, "state": state, "context": op.context})
+    return dumps({"registration_id": op.registration_id, "state": state, "context": op.context})
 
 
 def load_operation(
@@ -224,7 +222,7 @@ def load_operation(
     poll_not_before: datetime | None,
     doc_text: str,
 ) -> RegistrationOperation:
-    doc = json.loads(doc_text)
+    doc = loads(doc_text)
     snap = doc["state"]
     state = None
     if snap is not None:
