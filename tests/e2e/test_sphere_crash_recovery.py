@@ -19,9 +19,8 @@ from sqlalchemy import func, select
 from provisiond.services.sphere import SphereService
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
-from provisiond.store.migrate import migrate
-from provisiond.store.tables import metadata, operation_results, sphere_devices
-from tests.support.operations import async_url, url_for, worker_env
+from provisiond.store.tables import operation_results, sphere_devices
+from tests.support.operations import async_url, clean_database, url_for, worker_env
 
 ENGINES = ["sqlite", "postgresql"]
 N = 1000  # the bulk claim limit
@@ -50,12 +49,9 @@ def bulk_items() -> list[str]:
 async def prepare(url: str) -> tuple[UUID, UUID, UUID]:
     """A clean database: tenants "mine" and "theirs" with their earlier claims applied, and the
     bulk claim of "mine" stored but not run. (mine id, theirs id, operation id)."""
+    await clean_database(url)
     db = Database(async_url(url))
     try:
-        await migrate(db)
-        async with db.write() as conn:
-            for table in reversed(metadata.sorted_tables):
-                await conn.execute(table.delete())
         service = SphereService(db)
         mine, _ = await service.create_tenant("mine")
         theirs, _ = await service.create_tenant("theirs")
