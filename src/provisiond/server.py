@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import sys
 
 import uvicorn
 from fastapi import FastAPI
@@ -47,6 +46,8 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if _stop_requested:
+            self.should_exit = True  # SIGTERM/SIGINT came before uvicorn took the signals
         if self.should_exit or self._mqtt_port is None:
             self.failed = self.should_exit
             return
@@ -87,6 +88,12 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True, processes:
         raise SystemExit(
             "error: --processes needs PostgreSQL (--database postgresql://…); SQLite has one writer"
         )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal with the
+    # handler that was installed before it started. That handler only records the request: a
+    # signal during startup (before uvicorn takes the signals) then stops the server once it
+    # has started, and a signal re-raised after shutdown lets serve() return (exit status 0).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _record_stop)
     listener = _listen(settings.host, settings.port)
     children = [
         multiprocessing.get_context("fork").Process(
@@ -144,13 +151,10 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
         init.data_dir,
         os.getpid(),
     )
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal with the
-    # handler that was installed before it started; make that handler a clean exit (status 0).
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _exit_cleanly)
     tune_gc()
     server = _Server(config, app, context, settings.mqtt_port if mqtt else None)
-    server.run(sockets=[listener])
+    if not _stop_requested:
+        server.run(sockets=[listener])
     if server.failed:
         raise SystemExit(1)
 
@@ -169,6 +173,10 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def _exit_cleanly(signum: int, _frame: object) -> None:
-    log.info("provisiond stopped (%s)", signal.Signals(signum).name)
-    sys.exit(0)
+_stop_requested: list[int] = []
+
+
+def _record_stop(signum: int, _frame: object) -> None:
+    if not _stop_requested:
+        log.info("provisiond stopping (%s)", signal.Signals(signum).name)
+    _stop_requested.append(signum)

@@ -103,7 +103,7 @@ def start_server(
     settings: dict[str, object] | None = None,
     serve_args: Sequence[str] = (),
 ) -> ServerProcess:
-    """``provisiond init --json`` then ``provisiond serve`` on free ports; waits until it listens.
+    """``provisiond init --json`` then ``provisiond serve`` on free ports; waits until it serves.
 
     ``settings`` are written into the data dir's settings.json before the server starts;
     ``serve_args`` are added to the ``serve`` command line (e.g. ``--processes 2``).
@@ -131,4 +131,8 @@ def start_server(
             env=env,
         )
     _wait_for_port(port, proc, log)
+    if "--no-mqtt" not in serve_args:
+        # The HTTPS socket is bound before the app starts; the MQTT listener opens only once
+        # startup is complete, so it is the signal that the server is ready.
+        _wait_for_port(mqtt_port, proc, log)
     return ServerProcess(data_dir, port, mqtt_port, json.loads(init.stdout), proc, log, database)
