@@ -7,7 +7,8 @@ import contextlib
 import ssl
 import time
 import uuid
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from provisiond.api.dps_device.mqtt.codec import (
     ConnAck,
@@ -28,6 +29,7 @@ class MqttTestClient:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     codec: PacketReader
+    pending: deque[Packet] = field(default_factory=deque)
 
     @classmethod
     async def open(cls, port: int, ca: str, *, cert: tuple[str, str] | None = None) -> MqttTestClient:
@@ -42,17 +44,18 @@ class MqttTestClient:
         await self.writer.drain()
 
     async def recv(self, timeout: float = 10) -> Packet | None:
-        """The next packet, or ``None`` when the server closed the connection."""
-        pending: list[Packet] = []
+        """The next packet, or ``None`` when the server closed the connection.
+
+        One read can carry several packets (a PUBACK and the answer PUBLISH, say); the ones not
+        returned wait in ``pending`` for the next call, which must not block on the socket.
+        """
         deadline = time.monotonic() + timeout
-        while not pending:
+        while not self.pending:
             data = await asyncio.wait_for(self.reader.read(65536), max(0.01, deadline - time.monotonic()))
             if not data:
                 return None
-            pending = self.codec.feed(data)
-        for extra in pending[1:]:  # keep order for the next call
-            self.codec._buffer[:0] = encode(extra)
-        return pending[0]
+            self.pending.extend(self.codec.feed(data))
+        return self.pending.popleft()
 
     async def closed(self, timeout: float = 10) -> bool:
         try:

@@ -16,7 +16,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable
 
-from provisiond.api.dps_common import DpsError, dps_error_body
+from provisiond.api.dps_common import INTERNAL, DpsError, dps_error_body
 from provisiond.api.dps_device.errors import device_error_for
 from provisiond.api.dps_device.mapping import operation_answer, register_answer, registration_payload
 from provisiond.api.dps_device.mqtt.codec import (
@@ -267,6 +267,9 @@ class MqttSession:
         except ProvisiondError as exc:
             err = device_error_for(exc)
             status, answer, retry_after = err.status, dps_error_body(err), err.retry_after
+        except Exception:  # a bug must still be answered, or the device waits for nothing
+            log.exception("MQTT request %s failed", packet.topic)
+            status, answer = 500, dps_error_body(DpsError(500, INTERNAL, "internal error"))
         topic = f"{RESPONSE_TOPIC}{status}/?$rid={rid}"
         if retry_after is not None:
             topic += f"&retry-after={retry_after}"
