@@ -21,7 +21,7 @@ def imei(n: int) -> str:
     return body + imei_check_digit(body)
 
 
-async def _claim(server: ServerProcess, partner: str, token: str, count: int) -> dict[str, Any]:
+async def claim(server: ServerProcess, partner: str, token: str, count: int) -> dict[str, Any]:
     conn = await Connection.open(server.port, server.ca)
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -164,5 +164,5 @@ class _Rollback(Exception):
 def run(server: ServerProcess, count: int = 100_000) -> dict[str, Any]:
     created = json.loads(server.cli("partner", "create", "bench", "--json").stdout)
     baseline = _baseline(server, count)
-    measured = asyncio.run(_claim(server, created["partnerId"], created["token"], count))
+    measured = asyncio.run(claim(server, created["partnerId"], created["token"], count))
     return {"measured": measured, "baseline": {"seconds": baseline, "rate": count / baseline}}

@@ -56,6 +56,11 @@ async def _run(server: ServerProcess, clients: int, batches: int, baseline: bool
     }
 
 
+async def measure(server: ServerProcess, clients: int, batches: int) -> dict[str, Any]:
+    """The measured phase alone: what bench.profile samples."""
+    return await _run(server, clients, batches, baseline=False)
+
+
 def run(server: ServerProcess, clients: int = 8, batches: int = 250) -> dict[str, Any]:
     baseline = asyncio.run(_run(server, clients, batches, baseline=True))
     measured = asyncio.run(_run(server, clients, batches, baseline=False))

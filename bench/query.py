@@ -48,7 +48,7 @@ def seed(server: ServerProcess, count: int) -> None:
         db.close()
 
 
-async def _page_all(server: ServerProcess) -> int:
+async def page_all(server: ServerProcess) -> int:
     token = build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
     conn = await Connection.open(server.port, server.ca)
     seen, continuation = 0, None
@@ -93,7 +93,7 @@ def run(server: ServerProcess, count: int = 1_000_000) -> dict[str, Any]:
     base = _baseline(server)
     base_elapsed = time.perf_counter() - t0
     cpu0, server0, t0 = cpu_seconds(), server.cpu_seconds(), time.perf_counter()
-    seen = asyncio.run(_page_all(server))
+    seen = asyncio.run(page_all(server))
     elapsed = time.perf_counter() - t0
     assert seen == base >= count, (seen, base)
     return {

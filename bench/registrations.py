@@ -105,6 +105,11 @@ async def _run(server: ServerProcess, devices: int, concurrency: int, baseline: 
     }
 
 
+async def measure(server: ServerProcess, devices: int, concurrency: int) -> dict[str, Any]:
+    """The measured phase alone (the enrollments must exist): what bench.profile samples."""
+    return await _run(server, devices, concurrency, baseline=False)
+
+
 def run(server: ServerProcess, devices: int = 3000, concurrency: int = 64) -> dict[str, Any]:
     enroll(server, devices)
     asyncio.run(_run(server, 200, concurrency, baseline=True))  # warm-up
