@@ -7,7 +7,6 @@ created is served (leaf + CA chain), so clients need only trust ``caCertificate`
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import multiprocessing
 import os
@@ -23,10 +22,11 @@ from provisiond.api.app import create_app
 from provisiond.api.dps_device.mqtt.session import open_sessions
 from provisiond.api.dps_device.mqtt.transports import MqttProtocol
 from provisiond.config import Settings
+from provisiond.gc_tuning import tune_gc
 from provisiond.services.setup import InitResult
 from provisiond.tls.front import TlsProtocol, fronted, server_context
 
-__all__ = ["serve", "tune_gc"]
+__all__ = ["serve"]
 
 log = logging.getLogger(__name__)
 
@@ -157,20 +157,6 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
         server.run(sockets=[listener])
     if server.failed:
         raise SystemExit(1)
-
-
-def tune_gc() -> None:
-    """Fewer, cheaper garbage collections for a long-running process that handles bulk work.
-
-    A 100,000-device operation or a 1,000-item query page allocates objects by the hundred
-    thousand; with CPython's default threshold (700) the collector ran constantly and its full
-    passes walked every long-lived object (measured: about a fifth of a 100k claim's time).
-    Freezing what startup created takes it out of every later pass; a higher first threshold
-    makes young collections rare. Reference cycles are still collected.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 _stop_requested: list[int] = []

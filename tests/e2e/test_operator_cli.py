@@ -110,3 +110,31 @@ def test_serve_initialises_a_new_data_dir_itself(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
+
+
+def test_bad_settings_are_one_line_errors_not_tracebacks(tmp_path: Path) -> None:
+    import subprocess
+
+    data_dir = tmp_path / "d"
+    subprocess.run([*PROVISIOND, "init", "--data-dir", str(data_dir)], check=True, capture_output=True)
+    settings_file = data_dir / "settings.json"
+    settings = json.loads(settings_file.read_text())
+
+    settings_file.write_text(json.dumps({**settings, "processes": 0}))
+    bad = subprocess.run(
+        [*PROVISIOND, "serve", "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2
+    assert "error: bad settings" in bad.stderr and "processes" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+    settings_file.write_text("{not json")
+    broken = subprocess.run(
+        [*PROVISIOND, "dps", "policy", "list", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert broken.returncode == 2
+    assert "settings.json in the data dir is not JSON" in broken.stderr
+    assert "Traceback" not in broken.stderr

@@ -10,6 +10,7 @@ import signal
 import typer
 
 from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
+from provisiond.gc_tuning import tune_gc
 from provisiond.services.claims import ClaimsService
 from provisiond.services.worker import CrashPoint, OperationWorker
 from provisiond.store.db import Database
@@ -56,6 +57,7 @@ def worker(data_dir: DataDir = None, database: DatabaseUrl = None) -> None:
     )
 
     async def main(db: Database) -> None:
+        tune_gc()  # the worker decodes and writes bulk operations: the same reason as serve
         operations = OperationWorker(
             db,
             batch_size=settings.worker_batch_size,

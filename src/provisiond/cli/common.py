@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from provisiond.config import Settings, load_settings
 from provisiond.errors import ProvisiondError
@@ -65,4 +66,13 @@ def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
 
 
 def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> Settings:
-    return load_settings(data_dir=data_dir, database=database, **flags)
+    """The settings, or a one-line error naming each bad value (exit 2) instead of a traceback."""
+    try:
+        return load_settings(data_dir=data_dir, database=database, **flags)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise fail(f"bad settings (flags, PROVISIOND_* or settings.json): {problems}", 2) from None
+    except json.JSONDecodeError as exc:
+        raise fail(f"settings.json in the data dir is not JSON: {exc}", 2) from None
