@@ -45,11 +45,13 @@ class _Server(uvicorn.Server):
         self.failed = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn exits (status 3) itself when the app fails to start, so should_exit here means
+        # SIGTERM/SIGINT arrived during startup: a clean stop, as is one that came before uvicorn
+        # took the signals.
         await super().startup(sockets)
         if _stop_requested:
-            self.should_exit = True  # SIGTERM/SIGINT came before uvicorn took the signals
+            self.should_exit = True
         if self.should_exit or self._mqtt_port is None:
-            self.failed = self.should_exit
             return
         loop = asyncio.get_running_loop()
         registrations = lambda: self._app.state.ctx.registrations  # noqa: E731 - read per connection

@@ -85,6 +85,37 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in proc.log.read_text()
 
 
+def test_serve_stopped_while_it_starts_exits_0(tmp_path: Path) -> None:
+    """SIGTERM as soon as the HTTPS port is bound, which is before the app has started and
+    before uvicorn takes the signals: a supervisor stopping a server that is still starting."""
+    import subprocess
+
+    from tests.support.server import _wait_for_port, free_port
+
+    port = free_port()
+    log = tmp_path / "log"
+    subprocess.run([*PROVISIOND, "init", "--data-dir", str(tmp_path / "d")], check=True, capture_output=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                *PROVISIOND,
+                "serve",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--port",
+                str(port),
+                "--mqtt-port",
+                str(free_port()),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_for_port(port, proc, log)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    assert "Traceback" not in log.read_text()
+
+
 def test_serve_initialises_a_new_data_dir_itself(tmp_path: Path) -> None:
     import subprocess
 
