@@ -53,7 +53,12 @@ def timestamp(value: datetime | None) -> str | None:
     """DPS's ISO 8601 UTC form, e.g. ``2024-01-01T00:00:00.000000Z`` (values are UTC)."""
     if value is None:
         return None
-    # isoformat is several times faster than strftime; the value is aware UTC, so drop the offset.
+    # isoformat is several times faster than strftime, and slicing off its "+00:00" faster
+    # than datetime.replace(tzinfo=None) first.
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 

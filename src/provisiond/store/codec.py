@@ -96,6 +96,13 @@ def _dump_attestation(att: Attestation) -> dict[str, Any]:
     return doc
 
 
+# Enum members by value: a dict lookup, where calling the enum class costs ~0.7 µs a value,
+# which adds up when a query page rebuilds a thousand enrollments.
+_KINDS = {member.value: member for member in EnrollmentKind}
+_ATTESTATION_TYPES = {member.value: member for member in AttestationType}
+_POLICIES = {member.value: member for member in AllocationPolicy}
+
+
 def _load_attestation(doc: dict[str, Any]) -> Attestation:
     x509 = None
     if "x509" in doc:
@@ -105,7 +112,7 @@ def _load_attestation(doc: dict[str, Any]) -> Attestation:
     sym = doc.get("symmetric_key")
     tpm = doc.get("tpm")
     return Attestation(
-        type=AttestationType(doc["type"]),
+        type=_ATTESTATION_TYPES[doc["type"]],
         symmetric_key=SymmetricKeyAttestation(*sym) if sym else None,
         tpm=TpmAttestation(*tpm) if tpm else None,
         x509=x509,
@@ -146,7 +153,7 @@ def load_enrollment(kind: str, etag: str, created: datetime, updated: datetime, 
     custom = doc["custom_allocation"]
     policy = doc["allocation_policy"]
     return Enrollment(
-        kind=EnrollmentKind(kind),
+        kind=_KINDS[kind],
         id=doc["id"],
         attestation=_load_attestation(doc["attestation"]),
         device_id=doc["device_id"],
@@ -158,7 +165,7 @@ def load_enrollment(kind: str, etag: str, created: datetime, updated: datetime, 
         provisioning_enabled=doc["provisioning_enabled"],
         update_hub_assignment=doc["update_hub_assignment"],
         migrate_device_data=doc["migrate_device_data"],
-        allocation_policy=AllocationPolicy(policy) if policy else None,
+        allocation_policy=_POLICIES[policy] if policy else None,
         custom_allocation=CustomAllocation(*custom) if custom else None,
         created=created,
         updated=updated,

@@ -34,7 +34,9 @@ _COLUMNS = (t.c.kind, t.c.etag, t.c.created, t.c.updated, t.c.doc)
 
 
 def _load(row: Any) -> Enrollment:
-    return load_enrollment(row.kind, row.etag, row.created, row.updated, row.doc)
+    # The row's columns are _COLUMNS, in load_enrollment's order; unpacking a row is much
+    # cheaper than five lookups by name.
+    return load_enrollment(*row)
 
 
 def _values(e: Enrollment) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     SQLite keeps no time zone, so values are normalised to UTC on the way in and marked UTC on
     the way out; naive datetimes are refused rather than guessed at.
+
+    On SQLite the text conversion is ours, in SQLAlchemy's own storage format
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, so stored values and their ordering are unchanged): its
+    DATETIME type parses every value with a regular expression and then ``replace(tzinfo=UTC)``
+    costs more than the parse; ``fromisoformat`` of the text with its offset takes 0.3 µs.
     """
 
     impl = DateTime(timezone=True)
@@ -34,3 +40,24 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        return _sqlite_text if dialect.name == "sqlite" else super().bind_processor(dialect)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return _sqlite_datetime if dialect.name == "sqlite" else super().result_processor(dialect, coltype)
+
+
+def _sqlite_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(sep=" ", timespec="microseconds")[:-6]  # without "+00:00"
+
+
+def _sqlite_datetime(value: str | None) -> datetime | None:
+    # Parsing the offset is several times cheaper than datetime.replace(tzinfo=…) afterwards.
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
