@@ -10,6 +10,7 @@ engine and conditional writes are single statements.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,14 +28,14 @@ __all__ = ["Database"]
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
+def _sqlite_engine(url: str, *, begin: str, pool_size: int, busy_timeout_ms: int) -> AsyncEngine:
     path = make_url(url).database or ":memory:"
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=60,
-        async_creator=inline_creator(path, SQLITE_BUSY_TIMEOUT_MS / 1000),
+        async_creator=inline_creator(path, busy_timeout_ms / 1000),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -44,13 +45,14 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        # Straight to sqlite3: through exec_driver_sql this one statement cost as much as a query.
+        conn.connection.driver_connection.sqlite.execute(begin)
 
     return engine
 
@@ -58,12 +60,17 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
 class Database:
     """The engines of one database and the two kinds of transaction the services open."""
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 8, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+    ) -> None:
+        """``sqlite_busy_timeout_ms``: how long a SQLite statement waits for another process's
+        lock before the store reports itself unavailable."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1)
-            self._reader = _sqlite_engine(url, begin="BEGIN", pool_size=pool_size)
+            wait = sqlite_busy_timeout_ms
+            self._writer = _sqlite_engine(url, begin="BEGIN IMMEDIATE", pool_size=1, busy_timeout_ms=wait)
+            self._reader = _sqlite_engine(url, begin="BEGIN", pool_size=pool_size, busy_timeout_ms=wait)
         else:
             self._writer = self._reader = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -88,7 +95,7 @@ class Database:
     @asynccontextmanager
     async def _transaction(self, engine: AsyncEngine, commit: bool = True) -> AsyncIterator[AsyncConnection]:
         try:
-            async with engine.connect() as conn:
+            async with self._connection(engine) as conn:
                 trans = await conn.begin()
                 try:
                     yield conn
@@ -99,8 +106,31 @@ class Database:
                     await trans.commit()
                 else:
                     await trans.rollback()
-        except (PoolTimeout, OperationalError, InterfaceError, OSError) as exc:
+        except (PoolTimeout, OperationalError, InterfaceError, OSError, sqlite3.OperationalError) as exc:
+            # sqlite3's own error: BEGIN is sent past SQLAlchemy (_sqlite_engine) and can time out
             raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+
+    @asynccontextmanager
+    async def _connection(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection, returned to the pool at once when the block ends.
+
+        ``async with engine.connect()`` closes the connection in a task of its own, shielded
+        from cancellation; the caller then waits a whole event-loop iteration for that task, and
+        under load SQLite's single writer connection went back to the pool once per loop
+        iteration, which capped writes at one per iteration. SQLite calls run inline
+        (sqlite_inline.py), so closing never suspends and cannot be cancelled partway: it is
+        done in place. PostgreSQL's close does await the network, so it keeps SQLAlchemy's
+        shielded close.
+        """
+        if not self.is_sqlite:
+            async with engine.connect() as conn:
+                yield conn
+            return
+        conn = await engine.connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def dispose(self) -> None:
         await self._writer.dispose()

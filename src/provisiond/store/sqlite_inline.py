@@ -53,6 +53,13 @@ class InlineConnection(aiosqlite.Connection):
         self._connection = connection
         self._tx = _InlineQueue()  # type: ignore[assignment]
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for statements SQLAlchemy need not see (BEGIN)."""
+        if self._connection is None:
+            raise ValueError("Connection closed")
+        return self._connection
+
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
