@@ -168,7 +168,7 @@ def test_worker_exits_0_on_a_signal_and_another_worker_finishes_the_operation_ex
     """One signal: the batch in hand is committed, then the worker exits. A second signal abandons
     the open batch (rolled back). Either way no half batch is left and the next worker, taking
     over when the lease expires, applies every remaining item once."""
-    n, batch = 10_000, 250
+    n, batch = 10_000, 100  # batches small enough that the signal lands mid-operation
     url = url_for(engine, tmp_path, request)
     partner_id, op_id = asyncio.run(prepare_valid_claims(url, n))
     log = tmp_path / "worker.log"

@@ -94,8 +94,13 @@ class Database:
 
     @asynccontextmanager
     async def _transaction(self, engine: AsyncEngine, commit: bool = True) -> AsyncIterator[AsyncConnection]:
+        # The connection is closed by SQLAlchemy in a shielded task of its own, so it returns to
+        # the pool one loop iteration later. Closing in place was measured faster for HTTP
+        # registrations but let a burst of MQTT registrations run back to back in one iteration
+        # (every call inline, nothing yields), and the service API's p99 rose past a second;
+        # docs/performance.md has the figures.
         try:
-            async with self._connection(engine) as conn:
+            async with engine.connect() as conn:
                 trans = await conn.begin()
                 try:
                     yield conn
@@ -109,28 +114,6 @@ class Database:
         except (PoolTimeout, OperationalError, InterfaceError, OSError, sqlite3.OperationalError) as exc:
             # sqlite3's own error: BEGIN is sent past SQLAlchemy (_sqlite_engine) and can time out
             raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
-
-    @asynccontextmanager
-    async def _connection(self, engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection, returned to the pool at once when the block ends.
-
-        ``async with engine.connect()`` closes the connection in a task of its own, shielded
-        from cancellation; the caller then waits a whole event-loop iteration for that task, and
-        under load SQLite's single writer connection went back to the pool once per loop
-        iteration, which capped writes at one per iteration. SQLite calls run inline
-        (sqlite_inline.py), so closing never suspends and cannot be cancelled partway: it is
-        done in place. PostgreSQL's close does await the network, so it keeps SQLAlchemy's
-        shielded close.
-        """
-        if not self.is_sqlite:
-            async with engine.connect() as conn:
-                yield conn
-            return
-        conn = await engine.connect()
-        try:
-            yield conn
-        finally:
-            await conn.close()
 
     async def dispose(self) -> None:
         await self._writer.dispose()
