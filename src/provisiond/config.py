@@ -112,7 +112,9 @@ class _DataDirFile(PydanticBaseSettingsSource):
         path = Path(data_dir) / SETTINGS_FILE
         if not path.is_file():
             return {}
-        values: dict[str, Any] = json.loads(path.read_text())
+        values = json.loads(path.read_text())
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a JSON object, not {type(values).__name__}")
         values.pop("data_dir", None)
         return values
 

@@ -169,3 +169,13 @@ def test_bad_settings_are_one_line_errors_not_tracebacks(tmp_path: Path) -> None
     assert broken.returncode == 2
     assert "settings.json in the data dir is not JSON" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+    settings_file.write_text("[]")
+    listed = subprocess.run(
+        [*PROVISIOND, "dps", "policy", "list", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 2
+    assert "must hold a JSON object" in listed.stderr and "Traceback" not in listed.stderr

@@ -76,3 +76,5 @@ def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> 
         raise fail(f"bad settings (flags, PROVISIOND_* or settings.json): {problems}", 2) from None
     except json.JSONDecodeError as exc:
         raise fail(f"settings.json in the data dir is not JSON: {exc}", 2) from None
+    except ValueError as exc:  # the settings file holds JSON that is not an object
+        raise fail(str(exc), 2) from None
