@@ -39,8 +39,10 @@ def test_every_benchmark_runs_and_the_table_shows_each_with_its_baseline(tmp_pat
     claim = out["claims_sqlite"]
     assert isinstance(claim, dict)
     assert claim["measured"]["seconds"] > 0 and claim["baseline"]["seconds"] > 0
+    out["sizes"] = {"enrollments_stored": 300, "claim": 200}
     table = _table(out)
-    assert "registrations (devices/s" in table and "claim 100k, sqlite" in table
+    assert "registrations (devices/s" in table and "claim 200, sqlite" in table
+    assert "query 300 enrollments" in table
     assert "| 0.00 |" not in table  # a ratio rounded to zero would mean a broken measurement
 
 
