@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,17 +50,20 @@ API_VERSIONS = frozenset(
 )
 
 
+_encode_json = msgspec.json.Encoder().encode
+
+
 def timestamp(value: datetime | None) -> str | None:
     """DPS's ISO 8601 UTC form, e.g. ``2024-01-01T00:00:00.000000Z`` (values are UTC)."""
     if value is None:
         return None
-    # isoformat is several times faster than strftime, and slicing off its "+00:00" faster
-    # than datetime.replace(tzinfo=None) first.
-    if value.tzinfo is UTC:
-        return value.isoformat(timespec="microseconds")[:-6] + "Z"
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    # msgspec writes an aware UTC datetime as RFC 3339 with "Z" about five times faster than
+    # datetime.isoformat (a query page formats two per item); it leaves out a zero fraction,
+    # which DPS's form always has.
+    text = _encode_json(value).decode()
+    return text[1:-1] if value.microsecond else text[1:-2] + ".000000Z"
 
 
 class DpsError(Exception):
