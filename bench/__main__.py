@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import claims, enrollments, query, registrations
+from bench import SERVER_SETTINGS, claims, enrollments, query, registrations
 from tests.support.server import ServerProcess, start_server
 
 PG_ADMIN = os.environ.get("PROVISIOND_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -25,7 +25,7 @@ PG_ADMIN = os.environ.get("PROVISIOND_TEST_POSTGRES", "postgresql://postgres@127
 def _with_server(
     fn: Callable[[ServerProcess], dict[str, Any]], database: str | None = None, **settings: Any
 ) -> dict[str, Any]:
-    base = {"registration_retry_after": 0, "bench_endpoints": True, "log_level": "warning", **settings}
+    base = {**SERVER_SETTINGS, **settings}
     proc = start_server(Path(tempfile.mkdtemp(prefix="bench-")), database=database, settings=base)
     try:
         return fn(proc)

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import claims, enrollments, query, registrations
+from bench import SERVER_SETTINGS, claims, enrollments, query, registrations
 from tests.support.server import ServerProcess, start_server
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
@@ -100,8 +100,7 @@ def main() -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
-    settings = {"registration_retry_after": 0, "bench_endpoints": True, "log_level": "warning"}
-    server = start_server(Path(tempfile.mkdtemp(prefix="bench-profile-")), settings=settings)
+    server = start_server(Path(tempfile.mkdtemp(prefix="bench-profile-")), settings=SERVER_SETTINGS)
     raw = args.out or Path(tempfile.mkdtemp(prefix="py-spy-")) / f"{args.benchmark}.txt"
     try:
         measured = _prepare(args.benchmark, server)

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import claims, enrollments, query, registrations
+from bench import SERVER_SETTINGS, claims, enrollments, query, registrations
 from bench.__main__ import _table
 from bench.profile import summarize
 
 from tests.support.server import start_server
 
-SETTINGS = {"registration_retry_after": 0, "bench_endpoints": True, "log_level": "warning"}
-
 
 def test_every_benchmark_runs_and_the_table_shows_each_with_its_baseline(tmp_path: Path) -> None:
     out: dict[str, object] = {}
-    server = start_server(tmp_path / "server", settings=SETTINGS)
+    server = start_server(tmp_path / "server", settings=SERVER_SETTINGS)
     try:
         out["registrations"] = registrations.run(server, devices=20, concurrency=4)
         out["enrollments"] = enrollments.run(server, clients=2, batches=3)

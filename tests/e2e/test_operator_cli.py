@@ -147,35 +147,29 @@ def test_bad_settings_are_one_line_errors_not_tracebacks(tmp_path: Path) -> None
     import subprocess
 
     data_dir = tmp_path / "d"
-    subprocess.run([*PROVISIOND, "init", "--data-dir", str(data_dir)], check=True, capture_output=True)
+
+    def provisiond(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*PROVISIOND, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60
+        )
+
+    assert provisiond("init").returncode == 0
     settings_file = data_dir / "settings.json"
     settings = json.loads(settings_file.read_text())
 
     settings_file.write_text(json.dumps({**settings, "processes": 0}))
-    bad = subprocess.run(
-        [*PROVISIOND, "serve", "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60
-    )
+    bad = provisiond("serve")
     assert bad.returncode == 2
     assert "error: bad settings" in bad.stderr and "processes" in bad.stderr
     assert "Traceback" not in bad.stderr
 
     settings_file.write_text("{not json")
-    broken = subprocess.run(
-        [*PROVISIOND, "dps", "policy", "list", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    broken = provisiond("dps", "policy", "list")
     assert broken.returncode == 2
     assert "settings.json in the data dir is not JSON" in broken.stderr
     assert "Traceback" not in broken.stderr
 
     settings_file.write_text("[]")
-    listed = subprocess.run(
-        [*PROVISIOND, "dps", "policy", "list", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listed = provisiond("dps", "policy", "list")
     assert listed.returncode == 2
     assert "must hold a JSON object" in listed.stderr and "Traceback" not in listed.stderr

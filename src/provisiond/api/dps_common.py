@@ -12,7 +12,6 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +19,7 @@ from starlette.responses import Response
 from provisiond.api.http import BodyTooLarge, MalformedJson, json_response
 from provisiond.domain.certificates import CertificateInfo
 from provisiond.errors import ProvisiondError
+from provisiond.jsontext import dumps
 
 __all__ = [
     "API_VERSION",
@@ -50,9 +50,6 @@ API_VERSIONS = frozenset(
 )
 
 
-_encode_json = msgspec.json.Encoder().encode
-
-
 def timestamp(value: datetime | None) -> str | None:
     """DPS's ISO 8601 UTC form, e.g. ``2024-01-01T00:00:00.000000Z`` (values are UTC)."""
     if value is None:
@@ -62,7 +59,7 @@ def timestamp(value: datetime | None) -> str | None:
     # msgspec writes an aware UTC datetime as RFC 3339 with "Z" about five times faster than
     # datetime.isoformat (a query page formats two per item); it leaves out a zero fraction,
     # which DPS's form always has.
-    text = _encode_json(value).decode()
+    text = dumps(value)
     return text[1:-1] if value.microsecond else text[1:-2] + ".000000Z"
 
 

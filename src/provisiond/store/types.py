@@ -30,9 +30,7 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
+        value = _aware_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
@@ -48,14 +46,16 @@ class UtcDateTime(TypeDecorator[datetime]):
         return _sqlite_datetime if dialect.name == "sqlite" else super().result_processor(dialect, coltype)
 
 
+def _aware_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 def _sqlite_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(sep=" ", timespec="microseconds")[:-6]  # without "+00:00"
+    return _aware_utc(value).isoformat(sep=" ", timespec="microseconds")[:-6]  # without "+00:00"
 
 
 def _sqlite_datetime(value: str | None) -> datetime | None:
