@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -41,7 +41,7 @@ from provisiond.domain.registrations import (
 from provisiond.domain.reprovision import reprovision
 from provisiond.domain.sas import SasToken, derive_device_key, parse_sas, verify_signature
 from provisiond.domain.webhooks import check_webhook_url
-from provisiond.domain.x509 import anchor_depth, check_leaf, leaf_matches, presented_chain
+from provisiond.domain.x509 import PresentedChain, anchor_depth, check_leaf, leaf_matches, presented_chain
 from provisiond.errors import InvalidInput, NotFound, ProvisiondError, Throttled, Unauthorized
 from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as enrollment_repo
@@ -430,7 +430,11 @@ class RegistrationService:
     async def _authenticate_in(
         self, conn: AsyncConnection, id_scope: str, registration_id: str, credentials: Credentials
     ) -> _Match:
-        """A SAS token when one is sent, else the TLS client certificate chain."""
+        """A SAS token when one is sent, else the TLS client certificate chain.
+
+        Each attestation type only answers two questions (does the individual enrollment's
+        credential match? which group's does?); who decides is settled in ``_apply_precedence``.
+        """
         # The instance's id scope never changes: it is read once.
         if self._id_scope is None:
             instance = await instance_repo.get_instance(conn)
@@ -443,65 +447,123 @@ class RegistrationService:
             raise UnknownRegistration(exc.message) from exc
         if credentials.authorization is None and credentials.chain_error:
             raise Unauthorized(credentials.chain_error)
+        individual = await enrollment_repo.get_enrollment(
+            conn, EnrollmentKind.INDIVIDUAL, id_key(registration_id)
+        )
         if credentials.authorization is None and credentials.client_chain:
-            return await self._match_x509(conn, credentials.client_chain, registration_id)
+            now = self.clock()
+            chain = presented_chain(credentials.client_chain)
+            try:
+                check_leaf(chain, registration_id, now)
+            except InvalidInput as exc:
+                raise Unauthorized(exc.message) from exc
+            own = _own_x509(individual, chain)
+            return await _apply_precedence(
+                registration_id, individual, own, lambda: _group_x509(conn, chain, now)
+            )
         token = parse_sas(credentials.authorization)
         expected = f"{id_scope}/registrations/{registration_id}".lower()
         if token.resource.lower() != expected:
             raise Unauthorized("the token's resource (sr) is not this device's registration")
-        return await self._match_symmetric(conn, token, registration_id)
-
-    async def _match_symmetric(self, conn: AsyncConnection, token: SasToken, registration_id: str) -> _Match:
-        """Individual enrollment first, then groups in id order; the first whose key signed wins."""
-        now = self.clock().timestamp()
-        if token.expiry <= now:
+        at = self.clock().timestamp()
+        if token.expiry <= at:
             raise Unauthorized("SharedAccessSignature has expired")
-        individual = await enrollment_repo.get_enrollment(
-            conn, EnrollmentKind.INDIVIDUAL, id_key(registration_id)
+        own = _own_symmetric(individual, token, registration_id, at)
+        return await _apply_precedence(
+            registration_id, individual, own, lambda: _group_symmetric(conn, token, registration_id, at)
         )
-        if individual is not None and _signed_by(token, _keys(individual, registration_id), now):
-            return _Match(individual, AttestationType.SYMMETRIC_KEY.value)
-        async for group in _groups(conn):
-            if _signed_by(token, _keys(group, registration_id), now):
-                return _Match(group, AttestationType.SYMMETRIC_KEY.value)
-        if individual is None:
-            raise UnknownRegistration(f"no enrollment for registration id {registration_id!r}")
-        raise Unauthorized("SharedAccessSignature signature does not match")
 
-    async def _match_x509(
-        self, conn: AsyncConnection, ders: tuple[bytes, ...], registration_id: str
-    ) -> _Match:
-        """The individual enrollment holding this exact leaf, else the group with the nearest anchor."""
-        now = self.clock()
-        chain = presented_chain(ders)
-        try:
-            check_leaf(chain, registration_id, now)
-        except InvalidInput as exc:
-            raise Unauthorized(exc.message) from exc
-        leaf_info = chain.leaf_info
-        individual = await enrollment_repo.get_enrollment(
-            conn, EnrollmentKind.INDIVIDUAL, id_key(registration_id)
-        )
-        if individual is not None and individual.attestation.x509 is not None:
-            x = individual.attestation.x509
-            if leaf_matches(chain, [x.client_primary, x.client_secondary]) is not None:
-                return _Match(individual, AttestationType.X509.value, certificate_info=leaf_info)
-        cas = {name.lower(): der for name, der in await ca_repo.list_cas(conn)}
-        best: tuple[int, Enrollment, CertificateInfo] | None = None
-        x509_groups = 0
-        async for group in _groups(conn):
-            anchors = _group_anchors(group, cas)
-            if not anchors:
-                continue
-            x509_groups += 1
-            found = anchor_depth(chain, anchors, now)
-            if found is not None and (best is None or found[0] < best[0]):
-                best = (found[0], group, describe(found[1]))
-        if best is not None:
-            return _Match(best[1], AttestationType.X509.value, leaf_info, best[2])
-        if individual is None and x509_groups == 0:
-            raise UnknownRegistration(f"no enrollment for registration id {registration_id!r}")
-        raise Unauthorized("the certificate matches no enrollment: not an enrolled leaf, no trusted chain")
+
+async def _apply_precedence(
+    registration_id: str,
+    individual: Enrollment | None,
+    own: _Match | None,
+    groups: Callable[[], Awaitable[_GroupSearch]],
+) -> _Match:
+    """Attestation precedence, decided here and nowhere else (docs/devices.md).
+
+    If an individual enrollment exists for the registration id, it alone decides: its credential
+    and its ``provisioningStatus``. Groups are consulted only when none exists, with one
+    exception that is not a fallback: a *disabled* individual enrollment blocks a device that
+    proves itself with a group's credential ("disenrollment" of one member of a group), so that
+    device gets the ``disabled`` result of the individual enrollment, never the group's hub.
+    """
+    if individual is None:
+        found = await groups()
+        if found.match is None:
+            if found.candidates == 0:
+                raise UnknownRegistration(f"no enrollment for registration id {registration_id!r}")
+            raise Unauthorized(found.refusal)
+        return found.match
+    if own is not None:
+        return own
+    if not individual.provisioning_enabled:
+        found = await groups()
+        if found.match is not None:
+            return replace(found.match, enrollment=individual)
+    raise Unauthorized(
+        f"the credential is not the one of the individual enrollment for {registration_id!r}, "
+        "which alone decides for its registration id"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupSearch:
+    """The group that accepted a credential, if any; ``candidates``: groups of that attestation type."""
+
+    match: _Match | None
+    candidates: int
+    refusal: str
+
+
+def _own_symmetric(
+    individual: Enrollment | None, token: SasToken, registration_id: str, at: float
+) -> _Match | None:
+    if individual is not None and _signed_by(token, _keys(individual, registration_id), at):
+        return _Match(individual, AttestationType.SYMMETRIC_KEY.value)
+    return None
+
+
+async def _group_symmetric(
+    conn: AsyncConnection, token: SasToken, registration_id: str, at: float
+) -> _GroupSearch:
+    """The first group, in id order, whose derived key signed the token."""
+    async for group in _groups(conn):
+        if _signed_by(token, _keys(group, registration_id), at):
+            return _GroupSearch(_Match(group, AttestationType.SYMMETRIC_KEY.value), 1, "")
+    # A wrong key for an unknown registration id is "not found", as it always was in DPS.
+    return _GroupSearch(None, 0, "SharedAccessSignature signature does not match")
+
+
+def _own_x509(individual: Enrollment | None, chain: PresentedChain) -> _Match | None:
+    """The individual enrollment, if it holds this exact leaf."""
+    x = individual.attestation.x509 if individual is not None else None
+    if individual is None or x is None:
+        return None
+    if leaf_matches(chain, [x.client_primary, x.client_secondary]) is None:
+        return None
+    return _Match(individual, AttestationType.X509.value, certificate_info=chain.leaf_info)
+
+
+async def _group_x509(conn: AsyncConnection, chain: PresentedChain, now: datetime) -> _GroupSearch:
+    """The X.509 group whose anchor is nearest the leaf in the presented chain."""
+    cas = {name.lower(): der for name, der in await ca_repo.list_cas(conn)}
+    best: tuple[int, Enrollment, CertificateInfo] | None = None
+    x509_groups = 0
+    async for group in _groups(conn):
+        anchors = _group_anchors(group, cas)
+        if not anchors:
+            continue
+        x509_groups += 1
+        found = anchor_depth(chain, anchors, now)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = (found[0], group, describe(found[1]))
+    refusal = "the certificate matches no enrollment: not an enrolled leaf, no trusted chain"
+    if best is None:
+        return _GroupSearch(None, x509_groups, refusal)
+    return _GroupSearch(
+        _Match(best[1], AttestationType.X509.value, chain.leaf_info, best[2]), x509_groups, ""
+    )
 
 
 async def _groups(conn: AsyncConnection) -> AsyncIterator[Enrollment]:
