@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 COMPAT_VENV := .venv-compat
 NODE_DIR := tests/compat/node
 
-.PHONY: help run test lint bench clean
+.PHONY: help run test lint bench smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,12 +33,15 @@ test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.ins
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff and mypy
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench .ci
+	$(VENV)/bin/ruff format --check src tests bench .ci
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed ## run the benchmarks against a real server and print the table
 	$(PY) -m bench
+
+smoke: ## the package as users install it: wheel without extras in a fresh venv, serve, one HTTPS request
+	$(PYTHON) .ci/wheel_smoke.py
 
 clean: ## remove virtualenvs and node_modules
 	rm -rf $(VENV) $(COMPAT_VENV) $(NODE_DIR)/node_modules
