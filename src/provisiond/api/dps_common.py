@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge, MalformedJson, json_response
+from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone, json_response
 from provisiond.domain.certificates import CertificateInfo
 from provisiond.errors import ProvisiondError
 from provisiond.jsontext import dumps
@@ -137,6 +137,8 @@ def dps_route_class(translate: Callable[[ProvisiondError], DpsError]) -> type[AP
                     return render_dps_error(DpsError(413, BODY_TOO_LARGE, str(exc)))
                 except MalformedJson as exc:
                     return render_dps_error(DpsError(400, MALFORMED_JSON, f"malformed JSON body: {exc}"))
+                except ClientDisconnect:
+                    return client_gone(request)
                 except Exception:
                     log.exception("unexpected failure in %s %s", request.method, request.url.path)
                     return render_dps_error(DpsError(500, INTERNAL, "internal error"))

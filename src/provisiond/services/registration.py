@@ -156,16 +156,19 @@ class RegistrationService:
         id_scope: str,
         registration_id: str,
         credentials: Credentials,
-        payload: Any,
+        read_payload: Callable[[], Any],
         client_ip: str | None,
     ) -> RegistrationOperation:
         """Authenticate the device, start (and usually finish) its registration.
 
         One write transaction does it all: the reads that authenticate the device, the
         allocation, and the writes (fewer round trips than a read transaction and a write one).
+        ``read_payload`` parses the device's body; it is called only once the device is
+        authenticated, so an anonymous client cannot make the server parse anything.
         """
         async with self.db.write() as conn:
             match = await self._authenticate_in(conn, id_scope, registration_id, credentials)
+            payload = read_payload()
             pending = await self._start(conn, match, registration_id, payload, client_ip)
         if pending.status is OperationStatus.ASSIGNING:
             self._spawn(pending)

@@ -19,7 +19,7 @@ from provisiond.api.dps_device.mapping import (
 )
 from provisiond.api.dps_device.mqtt.transports import serve_websocket
 from provisiond.api.dps_device.routing import DeviceRoute
-from provisiond.api.http import json_response, read_json
+from provisiond.api.http import json_response, parse_json, read_body
 from provisiond.services.registration import Credentials
 
 __all__ = ["MAX_BODY", "router"]
@@ -47,9 +47,15 @@ def _retry_headers(seconds: int, location: str | None = None) -> dict[str, str]:
 async def register(id_scope: str, registration_id: str, request: Request) -> Response:
     check_api_version(request)
     ctx = context(request)
-    payload = registration_payload(await read_json(request, MAX_BODY), registration_id)
+    raw = await read_body(request, MAX_BODY)  # bounded; parsed only once the device is authenticated
     client = request.client.host if request.client else None
-    op = await ctx.registrations.register(id_scope, registration_id, _credentials(request), payload, client)
+    op = await ctx.registrations.register(
+        id_scope,
+        registration_id,
+        _credentials(request),
+        lambda: registration_payload(parse_json(raw), registration_id),
+        client,
+    )
     location = f"/{id_scope}/registrations/{registration_id}/operations/{op.operation_id}"
     status, body = register_answer(op)
     return json_response(
@@ -71,8 +77,9 @@ async def operation(id_scope: str, registration_id: str, operation_id: str, requ
 async def status(id_scope: str, registration_id: str, request: Request) -> Response:
     check_api_version(request)
     ctx = context(request)
-    registration_payload(await read_json(request, MAX_BODY), registration_id)
+    body = await read_body(request, MAX_BODY)
     state = await ctx.registrations.status(id_scope, registration_id, _credentials(request))
+    registration_payload(parse_json(body), registration_id)  # checked once the device is known
     return json_response(registration_state_out(state))
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from provisiond.api import wirejson
 from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.domain.enrollments import EnrollmentKind
 from provisiond.domain.webhooks import redact_webhook_url
@@ -87,8 +88,8 @@ class HttpWebhookAllocator:
                 CUSTOM_FAILED, f"the allocation webhook answered HTTP {answer.status_code}"
             )
         try:
-            parsed = json.loads(answer.content)  # whatever the Content-Type: some webhooks send text/plain
-        except ValueError as exc:
+            parsed = wirejson.decode(answer.content)  # whatever the Content-Type: some send text/plain
+        except wirejson.MalformedJson as exc:
             raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not JSON") from exc
         if not isinstance(parsed, dict):
             raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not a JSON object")

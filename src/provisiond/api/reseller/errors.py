@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge
+from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone
 from provisiond.api.reseller import schemas as wire
 from provisiond.domain.identifiers import InvalidDeviceIdentifier
 from provisiond.errors import (
@@ -184,10 +184,12 @@ class ResellerRoute(APIRoute):
             except BodyTooLarge as exc:
                 # 413 is not among the model's answers; an oversized body is a bad request.
                 return render_error(ResellerError(400, ErrorCode.INVALID_PARAM_DEFAULT, str(exc)))
-            except msgspec.DecodeError as exc:  # also msgspec.ValidationError: wrong JSON types
+            except MalformedJson as exc:  # not JSON, too deep, or wrong JSON types
                 return render_error(
                     ResellerError(400, ErrorCode.INVALID_PARAM_DEFAULT, f"malformed request body: {exc}")
                 )
+            except ClientDisconnect:
+                return client_gone(request)
             except Exception:
                 error_id = new_error_id()
                 log.exception(

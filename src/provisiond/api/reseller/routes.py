@@ -6,13 +6,14 @@ that is not one of the ten methods below (another path, another HTTP verb) is NO
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from provisiond.api import wirejson
 from provisiond.api.context import AppContext, context
 from provisiond.api.http import read_body
 from provisiond.api.reseller import schemas as wire
@@ -74,7 +75,6 @@ MAX_OWNER_CUSTOMERS = 100
 router = APIRouter(route_class=ResellerRoute)
 
 T = TypeVar("T")
-_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
 def owns_path(path: str) -> bool:
@@ -103,10 +103,7 @@ async def _begin(request: Request, kind: type[T]) -> tuple[AppContext, Partner, 
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     partner = await ctx.claims.authenticate(token.strip() if scheme.lower() == "bearer" else None)
     body = await read_body(request, MAX_BODY)
-    decoder = _decoders.get(kind)
-    if decoder is None:
-        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
-    request_object: T = decoder.decode(body if body.strip() else b"{}")
+    request_object: T = wirejson.decode(body if body.strip() else b"{}", kind)
     return ctx, partner, request_object
 
 

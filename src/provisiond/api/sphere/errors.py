@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge, MalformedJson, json_response
+from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone, json_response
 from provisiond.api.sphere.schemas import ErrorDetails
 from provisiond.domain.sphere import (
     InvalidDeviceId,
@@ -122,6 +122,8 @@ class SphereRoute(APIRoute):
                 return render_sphere_error(SphereError(400, REQUEST_TOO_LARGE, str(exc)))
             except MalformedJson as exc:
                 return render_sphere_error(SphereError(400, INVALID_JSON, f"malformed JSON body: {exc}"))
+            except ClientDisconnect:
+                return client_gone(request)
             except Exception:
                 log.exception("unexpected failure in %s %s", request.method, request.url.path)
                 return render_sphere_error(SphereError(500, INTERNAL, "internal error"))

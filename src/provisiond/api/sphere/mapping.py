@@ -168,14 +168,15 @@ def tenant_out(tenant: Tenant) -> TenantV2:
 
 
 def page_size(text: str | None) -> int:
-    """``maxPageSize``: 1 or more (default and ceiling 1,000)."""
+    """``maxPageSize``: 1 or more (default and ceiling 1,000; any larger number means 1,000)."""
     if text is None:
         return DEFAULT_PAGE_SIZE
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
+    significant = text.lstrip("0")  # int() refuses more than 4,300 digits: never call it on those
+    if not text.isascii() or not text.isdigit() or not significant:
         raise SphereError(
             400, codes.INVALID_PAGE_SIZE, f"maxPageSize is a positive integer, not {text[:20]!r}"
         )
-    return min(int(text), MAX_PAGE_SIZE)
+    return MAX_PAGE_SIZE if len(significant) > 4 else min(int(significant), MAX_PAGE_SIZE)
 
 
 def encode_continuation(last_device_id: str) -> str:

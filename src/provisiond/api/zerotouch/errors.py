@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge, json_response
+from provisiond.api.http import BodyTooLarge, ClientDisconnect, client_gone, json_response
 from provisiond.api.zerotouch.schemas import WireDecodeError
 from provisiond.errors import (
     AlreadyExists,
@@ -114,6 +114,8 @@ class ZeroTouchRoute(APIRoute):
                 return render_error(
                     ZtError(400, f"Request payload size exceeds the limit: {exc.limit} bytes.")
                 )
+            except ClientDisconnect:
+                return client_gone(request)
             except Exception:
                 log.exception("unexpected failure in %s %s", request.method, request.url.path)
                 return render_error(ZtError(500, "Internal error encountered."))

@@ -63,7 +63,8 @@ def operation_name(op_id: int) -> str:
 def operation_id(rest: str) -> int | None:
     """The operation id in the part of the name after ``operations/``, or ``None``."""
     found = _NAME_RE.fullmatch(rest)
-    return int(found.group(1)) if found else None
+    number = int(found.group(1)) if found else None
+    return number if number is not None and number < 1 << 63 else None  # ids are int64 in the store
 
 
 def _request_of(item: ClaimItem | UnclaimItem | UpdateItem, wire: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from provisiond.api.zerotouch.errors import ZtError
 from provisiond.api.zerotouch.schemas import (
+    MAX_INT64,
     CompanyIn,
     DeviceIdentifierIn,
     DeviceMetadataIn,
@@ -329,17 +330,24 @@ def page_token_in(kind: str, token: str | None) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     found_kind, _, after = text.partition(":")
-    if found_kind != kind or not after.isascii() or not after.isdigit():
+    valid = after.isascii() and after.isdigit() and len(after) <= 19 and int(after) <= MAX_INT64
+    if found_kind != kind or not valid:
         raise ZtError(400, "pageToken is not valid")
     return int(after)
 
 
+MAX_INT32 = 2**31 - 1
+
+
 def page_size(value: str | None) -> int | None:
-    """``customers.list`` pageSize: absent or 0 means everything (``None``)."""
+    """``customers.list`` pageSize: absent or 0 means everything (``None``).
+
+    It is an int32 in Google's API, whose front end refuses a value beyond that range with 400.
+    """
     if value is None or value == "":
         return None
-    if not value.isascii() or not value.isdigit():
-        raise ZtError(400, "pageSize must be a non-negative integer")
+    if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > MAX_INT32:
+        raise ZtError(400, f"pageSize must be an integer from 0 to {MAX_INT32}")
     return int(value) or None
 
 

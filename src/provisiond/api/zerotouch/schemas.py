@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from provisiond.api import wirejson
+
 __all__ = [
     "MAX_INT64",
     "ClaimDeviceRequest",
@@ -184,19 +186,14 @@ class WireDecodeError(Exception):
 
 
 T = TypeVar("T")
-_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
 def decode(body: bytes, model: type[T]) -> T:
     """``body`` decoded straight into ``model``; an empty body is ``{}``."""
-    decoder = _decoders.get(model)
-    if decoder is None:
-        decoder = _decoders[model] = msgspec.json.Decoder(model, dec_hook=_dec_hook)
     try:
-        result: T = decoder.decode(body if body.strip() else b"{}")
-    except msgspec.DecodeError as exc:  # ValidationError is a subclass: both are the client's fault
+        return wirejson.decode(body if body.strip() else b"{}", model, dec_hook=_dec_hook)
+    except wirejson.MalformedJson as exc:  # not JSON, too deep, or not the request's shape
         raise WireDecodeError(str(exc)) from exc
-    return result
 
 
 def echo(items: Sequence[_Wire]) -> list[Any]:

@@ -36,6 +36,7 @@ from provisiond.api.dps_device.mqtt.codec import (
     Unsubscribe,
     encode,
 )
+from provisiond.api.http import parse_json
 from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
 from provisiond.services.registration import (
     Credentials,
@@ -247,13 +248,10 @@ class MqttSession:
         retry_after: int | None = None
         try:
             if register is not None:
-                body = json.loads(packet.payload) if packet.payload.strip() else None
+                # The device authenticated at CONNECT, so its body may be parsed now.
+                payload = registration_payload(parse_json(packet.payload), registration_id)
                 op = await self._registrations.register(
-                    scope,
-                    registration_id,
-                    credentials,
-                    registration_payload(body, registration_id),
-                    self._client_ip,
+                    scope, registration_id, credentials, lambda: payload, self._client_ip
                 )
                 status, answer = register_answer(op)
             else:
