@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default_factory=list,
         description="CIDRs of TLS-terminating proxies whose x-forwarded-client-cert header is believed",
     )
+    header_timeout: float = Field(
+        default=15.0, gt=0, description="an HTTP request head must arrive in full within this, seconds"
+    )
+    keepalive_timeout: float = Field(
+        default=30.0, gt=0, description="a kept-alive HTTP connection idle this long is closed, seconds"
+    )
+    max_connections: int = Field(
+        default=10_000, ge=1, description="connections one serve process holds (HTTPS and MQTT together)"
+    )
 
     @property
     def database_url(self) -> str:

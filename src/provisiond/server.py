@@ -16,7 +16,6 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 from OpenSSL import SSL
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from provisiond.api.app import create_app
 from provisiond.api.dps_device.mqtt.session import open_sessions
@@ -24,7 +23,8 @@ from provisiond.api.dps_device.mqtt.transports import MqttProtocol
 from provisiond.config import Settings
 from provisiond.gc_tuning import tune_gc
 from provisiond.services.setup import InitResult
-from provisiond.tls.front import TlsProtocol, fronted, server_context
+from provisiond.tls.front import ConnectionLimit, TlsProtocol, fronted, server_context
+from provisiond.tls.http_limits import with_header_timeout
 
 __all__ = ["serve"]
 
@@ -34,12 +34,20 @@ log = logging.getLogger(__name__)
 class _Server(uvicorn.Server):
     """uvicorn's server plus the MQTT listener, opened once the app has started (its services
     exist then) and closed before the app shuts down. The MQTT port sits behind the same TLS
-    front as HTTPS: same certificate, same client-certificate handling."""
+    front as HTTPS: same certificate, same client-certificate handling, same connection limit."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI, tls: SSL.Context, mqtt_port: int | None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        app: FastAPI,
+        tls: SSL.Context,
+        limit: ConnectionLimit,
+        mqtt_port: int | None,
+    ) -> None:
         super().__init__(config)
         self._app = app
         self._tls = tls
+        self._limit = limit
         self._mqtt_port = mqtt_port
         self._mqtt: asyncio.Server | None = None
         self.failed = False
@@ -57,7 +65,7 @@ class _Server(uvicorn.Server):
         registrations = lambda: self._app.state.ctx.registrations  # noqa: E731 - read per connection
         try:
             self._mqtt = await loop.create_server(
-                lambda: TlsProtocol(self._tls, lambda: MqttProtocol(registrations)),
+                lambda: TlsProtocol(self._tls, lambda: MqttProtocol(registrations), self._limit),
                 host=self.config.host,
                 port=self._mqtt_port,
                 backlog=self.config.backlog,
@@ -134,12 +142,16 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
     # TLS is terminated by our front (tls/front.py), not by uvicorn: it accepts any client
     # certificate and keeps the chain for the application to judge.
     context = server_context(cert, key)
+    limit = ConnectionLimit(settings.max_connections)  # one per process, for HTTPS and MQTT
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        http=fronted(context, H11Protocol),
+        http=fronted(context, with_header_timeout(settings.header_timeout), limit),
+        # uvicorn closes a kept-alive connection that sends no byte within this after a response.
+        # It annotates the value int but only hands it to loop.call_later, which takes a float.
+        timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
@@ -154,7 +166,7 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
         os.getpid(),
     )
     tune_gc()
-    server = _Server(config, app, context, settings.mqtt_port if mqtt else None)
+    server = _Server(config, app, context, limit, settings.mqtt_port if mqtt else None)
     if not _stop_requested:
         server.run(sockets=[listener])
     if server.failed:

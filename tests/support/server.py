@@ -46,6 +46,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes]
     log: Path
     database: str | None = None
+    env: dict[str, str] | None = None  # the environment init and serve ran with (commands get it too)
 
     @property
     def base_url(self) -> str:
@@ -70,7 +71,12 @@ class ServerProcess:
         if self.database:
             extra += ["--database", self.database]
         return subprocess.run(
-            [*PROVISIOND, *args, *extra], capture_output=True, text=True, check=check, timeout=60
+            [*PROVISIOND, *args, *extra],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+            env=self.env,
         )
 
     def cpu_seconds(self) -> float:
@@ -102,37 +108,41 @@ def start_server(
     port: int | None = None,
     settings: dict[str, object] | None = None,
     serve_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     """``provisiond init --json`` then ``provisiond serve`` on free ports; waits until it serves.
 
     ``settings`` are written into the data dir's settings.json before the server starts;
-    ``serve_args`` are added to the ``serve`` command line (e.g. ``--processes 2``).
+    ``serve_args`` are added to the ``serve`` command line (e.g. ``--processes 2``);
+    ``env`` is added to the environment of ``init`` and ``serve`` (e.g. ``PROVISIOND_HEADER_TIMEOUT``,
+    or ``PROVISIOND_SECRETS_KEY_FILE`` for servers that share one database).
     """
     port = port or free_port()
     mqtt_port = free_port()
     common = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
+    serve_env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")} | (env or {})
     init = subprocess.run(
         [*PROVISIOND, "init", "--json", "--port", str(port), "--mqtt-port", str(mqtt_port), *common],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
+        env=serve_env,
     )
     if settings:
         path = data_dir / "settings.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), **settings}))
     log = data_dir / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*PROVISIOND, "serve", "--host", "127.0.0.1", *common, *serve_args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=serve_env,
         )
     _wait_for_port(port, proc, log)
     if "--no-mqtt" not in serve_args:
         # The HTTPS socket is bound before the app starts; the MQTT listener opens only once
         # startup is complete, so it is the signal that the server is ready.
         _wait_for_port(mqtt_port, proc, log)
-    return ServerProcess(data_dir, port, mqtt_port, json.loads(init.stdout), proc, log, database)
+    return ServerProcess(data_dir, port, mqtt_port, json.loads(init.stdout), proc, log, database, serve_env)

@@ -10,7 +10,11 @@ and decide in the application. So TLS is terminated here with pyOpenSSL over mem
   the inner protocol runs with it in the ``peer_chain`` context variable, which tasks created
   by that protocol (uvicorn's request tasks, the MQTT handler) inherit;
 - session caching and tickets are off, so every connection is a full handshake that presents
-  its chain: nothing is ever authorised from a resumed session whose chain was not seen.
+  its chain: nothing is ever authorised from a resumed session whose chain was not seen;
+- every accepted connection, HTTPS or MQTT, counts against the process's ``ConnectionLimit``
+  until it is closed. One over the limit is still served TLS, so that it can be told why it is
+  refused: its transport's ``over_capacity`` extra info is true, and the inner protocol answers
+  its first request with "unavailable" (HTTP 503, MQTT CONNACK 3) and closes.
 
 The inner protocol (uvicorn's HTTP protocol, the MQTT protocol) sees an ``asyncio.Transport``
 that encrypts what it writes; it never knows TLS is there.
@@ -23,6 +27,7 @@ import contextlib
 import contextvars
 import logging
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +35,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL, crypto
 
-__all__ = ["TlsProtocol", "fronted", "peer_chain", "server_context"]
+__all__ = ["ConnectionLimit", "TlsProtocol", "fronted", "peer_chain", "server_context"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,35 @@ peer_chain: contextvars.ContextVar[tuple[bytes, ...]] = contextvars.ContextVar("
 
 HANDSHAKE_TIMEOUT = 10.0
 _READ_SIZE = 64 * 1024
+_LIMIT_LOG_INTERVAL = 60.0  # at most one "connection limit reached" warning per minute
+
+
+class ConnectionLimit:
+    """The connections one process holds, against its limit, shared by all of its listeners.
+
+    Why a cap at all: every connection costs a socket, TLS state and buffers, and a flood of
+    them would otherwise exhaust file descriptors and memory for everyone. A connection counts
+    from accept until it is closed, whether or not it was over the limit when it came.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+        self._quiet_until = 0.0
+
+    def enter(self) -> bool:
+        """Count a new connection; false when it is over the limit."""
+        self.open += 1
+        if self.open <= self.limit:
+            return True
+        now = time.monotonic()
+        if now >= self._quiet_until:
+            self._quiet_until = now + _LIMIT_LOG_INTERVAL
+            log.warning("connection limit (%d) reached: new connections are refused", self.limit)
+        return False
+
+    def leave(self) -> None:
+        self.open -= 1
 
 
 def _accept_any(_conn: SSL.Connection, _cert: crypto.X509, _errno: int, _depth: int, _ok: int) -> bool:
@@ -76,9 +110,14 @@ def _der_chain(conn: SSL.Connection) -> tuple[bytes, ...]:
 class TlsProtocol(asyncio.Protocol):
     """The raw TCP side of one connection: handshake, decrypt, hand plaintext to the inner protocol."""
 
-    def __init__(self, context: SSL.Context, inner_factory: Callable[[], asyncio.Protocol]) -> None:
+    def __init__(
+        self, context: SSL.Context, inner_factory: Callable[[], asyncio.Protocol], limit: ConnectionLimit
+    ) -> None:
         self._context = context
         self._inner_factory = inner_factory
+        self._limit = limit
+        self._counted = False
+        self._over_capacity = False
         self._conn: SSL.Connection | None = None
         self._raw: asyncio.Transport | None = None
         self._inner: asyncio.Protocol | None = None
@@ -91,6 +130,8 @@ class TlsProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._raw = transport
+        self._counted = True
+        self._over_capacity = not self._limit.enter()
         _no_delay(transport)
         self._conn = SSL.Connection(self._context, None)
         self._conn.set_accept_state()
@@ -122,6 +163,9 @@ class TlsProtocol(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self._limit.leave()
         if self._timer is not None:
             self._timer.cancel()
         if self._transport is not None:
@@ -165,7 +209,11 @@ class TlsProtocol(asyncio.Protocol):
     def _pump(self) -> None:
         conn = self._conn
         assert conn is not None
-        while self._inner is not None:
+        # Once the inner protocol has closed its transport it is done with the connection: what
+        # the peer sent after that is dropped, not fed to a protocol that can no longer answer
+        # (uvicorn, fed more bytes after its 400 for an oversized head, raised and asyncio
+        # logged the traceback).
+        while self._inner is not None and not self._inner_closed():
             try:
                 chunk = conn.recv(_READ_SIZE)
             except SSL.WantReadError:
@@ -182,6 +230,9 @@ class TlsProtocol(asyncio.Protocol):
                 return
             self._call(self._inner.data_received, chunk)
         self._flush()
+
+    def _inner_closed(self) -> bool:
+        return self._transport is not None and self._transport._closing
 
     def _flush(self) -> None:
         conn, raw = self._conn, self._raw
@@ -263,6 +314,8 @@ class _TlsTransport(asyncio.Transport):
             return self._front._context
         if name == "peer_chain":
             return self._front._chain
+        if name == "over_capacity":
+            return self._front._over_capacity
         return self._raw.get_extra_info(name, default)
 
     def pause_reading(self) -> None:
@@ -289,12 +342,14 @@ class _TlsTransport(asyncio.Transport):
         return self._front._inner
 
 
-def fronted(context: SSL.Context, inner_cls: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+def fronted(
+    context: SSL.Context, inner_cls: type[asyncio.Protocol], limit: ConnectionLimit
+) -> type[asyncio.Protocol]:
     """Wrap a uvicorn protocol class (constructed with keyword arguments) behind the TLS front."""
 
     class Fronted(TlsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(context, lambda: inner_cls(*args, **kwargs))
+            super().__init__(context, lambda: inner_cls(*args, **kwargs), limit)
 
     Fronted.__name__ = f"TlsFronted{inner_cls.__name__}"
     return Fronted

@@ -56,7 +56,7 @@ REGISTER_TOPIC = "$dps/registrations/PUT/iotdps-register/"
 POLL_TOPIC = "$dps/registrations/GET/iotdps-get-operationstatus/"
 
 # CONNACK return codes (MQTT 3.1.1 §3.2.2.3)
-ACCEPTED, BAD_PROTOCOL, ID_REJECTED, BAD_CREDENTIALS, NOT_AUTHORIZED = 0, 1, 2, 4, 5
+ACCEPTED, BAD_PROTOCOL, ID_REJECTED, SERVER_UNAVAILABLE, BAD_CREDENTIALS, NOT_AUTHORIZED = 0, 1, 2, 3, 4, 5
 
 open_sessions: set[MqttSession] = set()
 
@@ -99,8 +99,10 @@ class MqttSession:
         client_chain: tuple[bytes, ...] = (),
         chain_error: str | None = None,
         client_ip: str | None = None,
+        available: bool = True,
     ) -> None:
         self._registrations = registrations
+        self._available = available  # false: over the connection limit, every CONNECT is refused
         self._send = send
         self._close = close
         self._chain = client_chain
@@ -183,6 +185,9 @@ class MqttSession:
             self.close()
 
     async def _connect(self, packet: Connect) -> bool:
+        if not self._available:
+            self._write(ConnAck(SERVER_UNAVAILABLE))
+            return False
         if packet.protocol_name != "MQTT" or packet.protocol_level != 4:
             self._write(ConnAck(BAD_PROTOCOL))
             return False

@@ -31,6 +31,7 @@ class MqttProtocol(asyncio.Protocol):
             close=transport.close,
             client_chain=peer_chain.get(),
             client_ip=peer[0] if peer else None,
+            available=not transport.get_extra_info("over_capacity", False),  # see tls/front.py
         )
 
     def data_received(self, data: bytes) -> None:
