@@ -22,13 +22,16 @@ from provisiond.domain.enrollments import (
 )
 from provisiond.domain.sas import build_sas
 from provisiond.store.codec import dump_enrollment
+from provisiond.store.keyring import Keyring
 from tests.support.server import ServerProcess
 
 KEY = "c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5MTIzNDU="
 
 
 def seed(server: ServerProcess, count: int) -> None:
-    """Insert ``count`` enrollments with the store's own document format (SQLite data dir)."""
+    """Insert ``count`` enrollments with the store's own document format (SQLite data dir), their
+    keys sealed with the server's own keyring file, as the server would seal them."""
+    keyring = Keyring.load(server.data_dir / "secrets.key")
     now = datetime.now(UTC)
     att = Attestation(AttestationType.SYMMETRIC_KEY, symmetric_key=SymmetricKeyAttestation(KEY, KEY))
     db = sqlite3.connect(server.data_dir / "provisiond.db", timeout=60)
@@ -38,9 +41,11 @@ def seed(server: ServerProcess, count: int) -> None:
             rows = []
             for n in range(start, min(count, start + 20_000)):
                 e = Enrollment(EnrollmentKind.INDIVIDUAL, f"q-{n:07d}", att).stamped(now)
-                rows.append(("individual", e.key, e.etag, stamp, stamp, dump_enrollment(e)))
+                doc, sealed_with = dump_enrollment(e, keyring)
+                rows.append(("individual", e.key, e.etag, stamp, stamp, doc, sealed_with))
             db.executemany(
-                "INSERT INTO enrollments (kind, key, etag, created, updated, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO enrollments (kind, key, etag, created, updated, doc, sealed_with)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             db.commit()

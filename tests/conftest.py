@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from provisiond.store.db import Database
+from provisiond.store.keyring import Keyring
 from provisiond.store.migrate import migrate
 from provisiond.store.tables import metadata
 from tests.support.server import ServerProcess, start_server
@@ -66,7 +67,7 @@ def _async_url(engine: str, tmp_path: Path, pg: str | None) -> str:
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated, empty database on each engine."""
     pg = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
-    database = Database(_async_url(request.param, tmp_path, pg), pool_size=4)
+    database = Database(_async_url(request.param, tmp_path, pg), pool_size=4, keyring=Keyring.in_memory())
     await migrate(database)
     async with database.write() as conn:
         for table in reversed(metadata.sorted_tables):

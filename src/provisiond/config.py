@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     )
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    secrets_key_file: Path | None = Field(
+        default=None,
+        description="the keyring of outer keys that seal secrets; default secrets.key in data dir",
+    )
     log_level: str = "info"
     registration_retry_after: int = Field(
         default=1, ge=0, le=60, description="Retry-After for devices, seconds"
@@ -83,6 +87,11 @@ class Settings(BaseSettings):
         if url.startswith("sqlite:///"):
             return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
         return url
+
+    @property
+    def keyring_path(self) -> Path:
+        """Where the outer keys live: ``PROVISIOND_SECRETS_KEY_FILE``, else the data dir."""
+        return self.secrets_key_file or self.data_dir / "secrets.key"
 
     @property
     def is_sqlite(self) -> bool:

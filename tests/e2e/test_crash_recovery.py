@@ -19,6 +19,7 @@ from provisiond.domain.identifiers import DeviceIdentifier, Vendor
 from provisiond.services.claims import ClaimsService
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
+from provisiond.store.keyring import Keyring
 from tests.support.operations import (
     async_url,
     clean_database,
@@ -53,7 +54,7 @@ def items_for(customer_id: int, other_customer: int, n: int) -> list[tuple[Claim
 async def prepare(url: str, n: int) -> tuple[int, int]:
     """A clean database with one partner, one operation of ``n`` claims; (partner id, op id)."""
     await clean_database(url)
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         service = ClaimsService(db)
         partner, _ = await service.create_partner("crash-test")
@@ -72,7 +73,7 @@ async def reference(tmp: Path, n: int) -> dict[str, Any]:
     """The same items run without a crash, in a database of their own."""
     url = f"sqlite:///{tmp / 'reference.db'}"
     partner_id, op_id = await prepare(url, n)
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         await OperationWorker(db, batch_size=500).run_once()
     finally:

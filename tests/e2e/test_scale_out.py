@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from provisiond.domain.claims import OperationState
 from provisiond.domain.sas import build_sas
 from provisiond.store.db import Database
+from provisiond.store.keyring import Keyring
 from provisiond.store.tables import claims, devices
 from tests.support.operations import (
     DONE,
@@ -125,6 +126,7 @@ def test_two_serve_processes_on_postgresql_share_the_https_port_and_the_first_ow
 ) -> None:
     """Every new connection is answered (an authenticated DPS read: the database works in each
     process); /proc shows which process accepted it, and both do."""
+    asyncio.run(clean_database(pg_url))
     server = start_server(tmp_path, database=pg_url, serve_args=["--processes", "2"])
     try:
         first = server.proc.pid
@@ -233,19 +235,23 @@ class ZeroTouch:
 
 @pytest.fixture
 def topology(pg_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Two ``provisiond serve`` processes (no in-process worker) on one clean PostgreSQL database."""
+    """Two ``provisiond serve`` processes (no in-process worker) on one clean PostgreSQL database,
+    sharing one outer key file as every process of one database must."""
     asyncio.run(clean_database(pg_url))
+    shared = {"PROVISIOND_SECRETS_KEY_FILE": str(tmp_path / "outer.key")}
     with ExitStack() as stack:
         servers = []
         for name in ("a", "b"):
-            server = start_server(tmp_path / name, database=pg_url, settings={"in_process_worker": False})
+            server = start_server(
+                tmp_path / name, database=pg_url, settings={"in_process_worker": False}, env=shared
+            )
             stack.callback(server.stop)
             servers.append(server)
         yield servers[0], servers[1]
 
 
 async def _device_rows(url: str) -> tuple[list[tuple[int, str | None]], list[tuple[int, int]], int]:
-    db = Database(async_url(url), pool_size=1)
+    db = Database(async_url(url), pool_size=1, keyring=Keyring.in_memory())
     try:
         async with db.read() as conn:
             found = [(r.id, r.imei) for r in await conn.execute(select(devices.c.id, devices.c.imei))]

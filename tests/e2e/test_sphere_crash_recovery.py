@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from provisiond.services.sphere import SphereService
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
+from provisiond.store.keyring import Keyring
 from provisiond.store.tables import operation_results, sphere_devices
 from tests.support.operations import async_url, clean_database, url_for, worker_env
 
@@ -50,7 +51,7 @@ async def prepare(url: str) -> tuple[UUID, UUID, UUID]:
     """A clean database: tenants "mine" and "theirs" with their earlier claims applied, and the
     bulk claim of "mine" stored but not run. (mine id, theirs id, operation id)."""
     await clean_database(url)
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         service = SphereService(db)
         mine, _ = await service.create_tenant("mine")
@@ -66,7 +67,7 @@ async def prepare(url: str) -> tuple[UUID, UUID, UUID]:
 
 
 async def snapshot(url: str, mine_id: UUID, theirs_id: UUID, op_id: UUID) -> dict[str, Any]:
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         service = SphereService(db)
         mine, theirs = await service.tenant(mine_id), await service.tenant(theirs_id)
@@ -100,7 +101,7 @@ async def reference(tmp: Path) -> dict[str, Any]:
     """The same claim run without a crash, in a database of its own."""
     url = f"sqlite:///{tmp / 'reference.db'}"
     ids = await prepare(url)
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         await OperationWorker(db, batch_size=BATCH).run_once()
     finally:

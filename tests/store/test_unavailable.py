@@ -14,13 +14,14 @@ from sqlalchemy import text
 
 from provisiond.errors import StoreUnavailable
 from provisiond.store.db import Database
+from provisiond.store.keyring import Keyring
 
 
 async def test_a_write_lock_held_elsewhere_is_store_unavailable_and_the_writer_recovers(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "locked.db"
-    db = Database(f"sqlite+aiosqlite:///{path}", sqlite_busy_timeout_ms=100)
+    db = Database(f"sqlite+aiosqlite:///{path}", sqlite_busy_timeout_ms=100, keyring=Keyring.in_memory())
     try:
         async with db.write() as conn:
             await conn.execute(text("CREATE TABLE t (n INTEGER)"))

@@ -19,6 +19,7 @@ from provisiond.domain.claims import ClaimItem, OperationKind, OperationState, P
 from provisiond.domain.identifiers import DeviceIdentifier, Vendor, imei_check_digit
 from provisiond.services.claims import ClaimsService
 from provisiond.store.db import Database
+from provisiond.store.keyring import Keyring
 from provisiond.store.migrate import migrate
 from provisiond.store.tables import claims, devices, metadata, operation_results, operations
 from tests.support.server import PROVISIOND
@@ -60,7 +61,7 @@ def async_url(url: str) -> str:
 
 async def clean_database(url: str) -> None:
     """Bring the database to the current schema and empty every table."""
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         await migrate(db)
         async with db.write() as conn:
@@ -74,7 +75,7 @@ async def prepare_valid_claims(url: str, n: int) -> tuple[int, int]:
     """A clean database with one partner and one stored (not run) operation claiming ``n`` distinct,
     valid devices for its customer: (partner id, operation id)."""
     await clean_database(url)
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         service = ClaimsService(db)
         partner, _ = await service.create_partner("big")
@@ -92,7 +93,7 @@ async def prepare_valid_claims(url: str, n: int) -> tuple[int, int]:
 async def snapshot(url: str, partner_id: int, op_id: int) -> dict[str, Any]:
     """The operation's state and counters, every item's result (device ids relative to the
     operation, so runs compare) and the row counts of the tables the items write."""
-    db = Database(async_url(url))
+    db = Database(async_url(url), keyring=Keyring.in_memory())
     try:
         service = ClaimsService(db)
         op = await service.operation(Partner(partner_id, ""), op_id)
@@ -134,7 +135,7 @@ class Progress:
 
 async def progress(url: str, op_id: int) -> Progress:
     """The operation's counters and lease, cheaply enough to poll (no per-item results)."""
-    db = Database(async_url(url), pool_size=1)
+    db = Database(async_url(url), pool_size=1, keyring=Keyring.in_memory())
     try:
         async with db.read() as conn:
             row = (

@@ -31,6 +31,7 @@ from provisiond.api.sphere import routes as sphere
 from provisiond.api.zerotouch import routes as zerotouch
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
+from provisiond.services.secrets import open_database
 from provisiond.store.db import Database
 
 __all__ = ["create_app"]
@@ -41,7 +42,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = db or Database(settings.database_url)
+        database = db or await open_database(settings, migrate_schema=False)
         allocator = HttpWebhookAllocator()
         ctx = AppContext.build(settings, database, clock, allocator)
         app.state.ctx = ctx

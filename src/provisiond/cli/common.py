@@ -13,9 +13,10 @@ import typer
 from pydantic import ValidationError
 
 from provisiond.config import Settings, load_settings
+from provisiond.datadir import make_private, private_umask
 from provisiond.errors import ProvisiondError
+from provisiond.services.secrets import KeyringError, open_database
 from provisiond.store.db import Database
-from provisiond.store.migrate import migrate
 
 __all__ = ["DataDir", "DatabaseUrl", "JsonFlag", "emit", "fail", "run", "settings_from", "with_db"]
 
@@ -38,20 +39,26 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine; domain errors become a one-line message and exit status 1."""
+    """Run a coroutine; domain errors become a one-line message and exit status 1, a missing or
+    wrong outer key file exit status 2 (like other bad settings: nothing can start with it)."""
     try:
         return asyncio.run(coro)
+    except KeyringError as exc:
+        raise fail(exc.message, 2) from None
     except ProvisiondError as exc:
         raise fail(exc.message) from None
 
 
 async def with_db(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
-    """Open the settings' database (brought to the current schema) for one action, then close it."""
-    if settings.is_sqlite:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_url, pool_size=2)
+    """Open the settings' database (brought to the current schema) for one action, then close it.
+
+    Every file the command creates is private, and a data dir left readable by others is
+    tightened first (datadir.py).
+    """
+    private_umask()
+    make_private(settings.data_dir, (settings.keyring_path,))
+    db = await open_database(settings, pool_size=2)
     try:
-        await migrate(db)
         return await action(db)
     finally:
         await db.dispose()

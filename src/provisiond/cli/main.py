@@ -11,6 +11,7 @@ import typer
 from provisiond.cli.claims import partner_app, worker
 from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
 from provisiond.cli.dps import dps_app
+from provisiond.cli.secrets import secrets_app
 from provisiond.cli.sphere import tenant_app
 from provisiond.services.setup import initialise
 
@@ -20,6 +21,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted 
 app.add_typer(dps_app, name="dps")
 app.add_typer(partner_app, name="partner")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(secrets_app, name="secrets")
 app.command("worker")(worker)
 
 Port = Annotated[int | None, typer.Option("--port", help="HTTPS port [default: recorded, else 8443]")]

@@ -24,11 +24,13 @@ from provisiond.domain.enrollments import (
 )
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 from provisiond.jsontext import dumps, loads
+from provisiond.store.keyring import Keyring, key_id_of
 
 __all__ = [
     "dump_enrollment",
     "dump_operation",
     "dump_state",
+    "enrollment_row",
     "load_enrollment",
     "load_operation",
     "load_state",
@@ -79,10 +81,17 @@ def _dump_cert_info(i: CertificateInfo | None) -> dict[str, Any] | None:
     }
 
 
-def _dump_attestation(att: Attestation) -> dict[str, Any]:
+def enrollment_row(kind: str, key: str) -> str:
+    """The associated data an enrollment's sealed keys are bound to."""
+    return f"enrollments/{kind}/{key}"
+
+
+def _dump_attestation(att: Attestation, keyring: Keyring, row: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"type": att.type.value}
     if att.symmetric_key:
-        doc["symmetric_key"] = [att.symmetric_key.primary_key, att.symmetric_key.secondary_key]
+        # Both keys in one sealed value: one AEAD operation per enrollment read.
+        keys = f"{att.symmetric_key.primary_key} {att.symmetric_key.secondary_key}"
+        doc["symmetric_key"] = keyring.seal(keys, row)
     if att.tpm:
         doc["tpm"] = [att.tpm.endorsement_key, att.tpm.storage_root_key]
     if att.x509:
@@ -103,27 +112,30 @@ _ATTESTATION_TYPES = {member.value: member for member in AttestationType}
 _POLICIES = {member.value: member for member in AllocationPolicy}
 
 
-def _load_attestation(doc: dict[str, Any]) -> Attestation:
+def _load_attestation(doc: dict[str, Any], keyring: Keyring, row: str) -> Attestation:
     x509 = None
     if "x509" in doc:
         x = doc["x509"]
         certs = {slot: _load_cert(x[slot], x[slot + "_info"]) for slot in _CERT_SLOTS}
         x509 = X509Attestation(**certs, ca_primary=x["ca_primary"], ca_secondary=x["ca_secondary"])
-    sym = doc.get("symmetric_key")
+    sealed = doc.get("symmetric_key")
     tpm = doc.get("tpm")
     return Attestation(
         type=_ATTESTATION_TYPES[doc["type"]],
-        symmetric_key=SymmetricKeyAttestation(*sym) if sym else None,
+        symmetric_key=SymmetricKeyAttestation(*keyring.open(sealed, row).split(" ")) if sealed else None,
         tpm=TpmAttestation(*tpm) if tpm else None,
         x509=x509,
     )
 
 
-def dump_enrollment(e: Enrollment) -> str:
-    """The ``doc`` column of an enrollment (everything but the key columns)."""
+def dump_enrollment(e: Enrollment, keyring: Keyring) -> tuple[str, str | None]:
+    """The ``doc`` column of an enrollment (everything but the key columns), its symmetric keys
+    sealed; and the id of the outer key that sealed them (``None`` when it holds none)."""
+    attestation = _dump_attestation(e.attestation, keyring, enrollment_row(e.kind.value, e.key))
+    sealed = attestation.get("symmetric_key")
     doc = {
         "id": e.id,
-        "attestation": _dump_attestation(e.attestation),
+        "attestation": attestation,
         "device_id": e.device_id,
         "optional_device_information": e.optional_device_information,
         "iot_edge": e.iot_edge,
@@ -140,14 +152,16 @@ def dump_enrollment(e: Enrollment) -> str:
             else None
         ),
     }
-    return dumps(doc)
+    return dumps(doc), key_id_of(sealed) if sealed else None
 
 
 _decode = loads
 
 
-def load_enrollment(kind: str, etag: str, created: datetime, updated: datetime, doc_text: str) -> Enrollment:
-    """Rebuild an enrollment from its row."""
+def load_enrollment(
+    keyring: Keyring, kind: str, key: str, etag: str, created: datetime, updated: datetime, doc_text: str
+) -> Enrollment:
+    """Rebuild an enrollment from its row, opening its sealed keys."""
     doc = _decode(doc_text)
     hubs = doc["iot_hubs"]
     custom = doc["custom_allocation"]
@@ -155,7 +169,7 @@ def load_enrollment(kind: str, etag: str, created: datetime, updated: datetime, 
     return Enrollment(
         kind=_KINDS[kind],
         id=doc["id"],
-        attestation=_load_attestation(doc["attestation"]),
+        attestation=_load_attestation(doc["attestation"], keyring, enrollment_row(kind, key)),
         device_id=doc["device_id"],
         optional_device_information=doc["optional_device_information"],
         iot_edge=doc["iot_edge"],

@@ -21,9 +21,19 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from provisiond.errors import StoreUnavailable
+from provisiond.store.keyring import Keyring
 from provisiond.store.sqlite_inline import inline_creator
 
-__all__ = ["Database"]
+__all__ = ["Database", "keyring_of"]
+
+_KEYRING = "provisiond.keyring"
+
+
+def keyring_of(conn: AsyncConnection) -> Keyring:
+    """The keyring of the database a store function's connection belongs to."""
+    keyring: Keyring = conn.info[_KEYRING]
+    return keyring
+
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -61,11 +71,18 @@ class Database:
     """The engines of one database and the two kinds of transaction the services open."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 8, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+        self,
+        url: str,
+        *,
+        keyring: Keyring,
+        pool_size: int = 8,
+        sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     ) -> None:
-        """``sqlite_busy_timeout_ms``: how long a SQLite statement waits for another process's
+        """``keyring``: the outer keys the store seals and opens secrets with (store/keyring.py).
+        ``sqlite_busy_timeout_ms``: how long a SQLite statement waits for another process's
         lock before the store reports itself unavailable."""
         self.url = url
+        self.keyring = keyring
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             wait = sqlite_busy_timeout_ms
@@ -101,6 +118,7 @@ class Database:
         # docs/performance.md has the figures.
         try:
             async with engine.connect() as conn:
+                conn.info[_KEYRING] = self.keyring  # what keyring_of() finds in store functions
                 trans = await conn.begin()
                 try:
                     yield conn

@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.enrollments import ANY_ETAG, Enrollment, EnrollmentKind
 from provisiond.store.codec import dump_enrollment, load_enrollment
+from provisiond.store.db import keyring_of
 from provisiond.store.dialect import insert_for, prebuilt
+from provisiond.store.keyring import Keyring
 from provisiond.store.tables import enrollments as t
 
 __all__ = [
@@ -30,23 +32,25 @@ __all__ = [
     "upsert_enrollment",
 ]
 
-_COLUMNS = (t.c.kind, t.c.etag, t.c.created, t.c.updated, t.c.doc)
+_COLUMNS = (t.c.kind, t.c.key, t.c.etag, t.c.created, t.c.updated, t.c.doc)
 
 
-def _load(row: Any) -> Enrollment:
+def _load(keyring: Keyring, row: Any) -> Enrollment:
     # The row's columns are _COLUMNS, in load_enrollment's order; unpacking a row is much
-    # cheaper than five lookups by name.
-    return load_enrollment(*row)
+    # cheaper than six lookups by name.
+    return load_enrollment(keyring, *row)
 
 
-def _values(e: Enrollment) -> dict[str, Any]:
+def _values(keyring: Keyring, e: Enrollment) -> dict[str, Any]:
+    doc, sealed_with = dump_enrollment(e, keyring)
     return {
         "kind": e.kind.value,
         "key": e.key,
         "etag": e.etag,
         "created": e.created,
         "updated": e.updated,
-        "doc": dump_enrollment(e),
+        "doc": doc,
+        "sealed_with": sealed_with,
     }
 
 
@@ -59,7 +63,7 @@ def _insert(dialect: Any) -> Any:
 
 async def get_enrollment(conn: AsyncConnection, kind: EnrollmentKind, key: str) -> Enrollment | None:
     row = (await conn.execute(_GET, {"kind": kind.value, "key": key})).first()
-    return _load(row) if row else None
+    return _load(keyring_of(conn), row) if row else None
 
 
 async def get_enrollment_etag(conn: AsyncConnection, kind: EnrollmentKind, key: str) -> str | None:
@@ -69,21 +73,27 @@ async def get_enrollment_etag(conn: AsyncConnection, kind: EnrollmentKind, key: 
 
 async def insert_enrollment(conn: AsyncConnection, e: Enrollment) -> bool:
     """Create; ``False`` when a record with that id exists already."""
-    return (await conn.execute(prebuilt(conn, _insert), _values(e))).rowcount == 1
+    return (await conn.execute(prebuilt(conn, _insert), _values(keyring_of(conn), e))).rowcount == 1
 
 
 async def insert_enrollments(conn: AsyncConnection, es: Sequence[Enrollment]) -> set[str]:
     """Create many in one statement; the keys actually inserted (the others existed)."""
     stmt = prebuilt(conn, _insert).returning(t.c.key)
-    return set((await conn.execute(stmt, [_values(e) for e in es])).scalars())
+    keyring = keyring_of(conn)
+    return set((await conn.execute(stmt, [_values(keyring, e) for e in es])).scalars())
 
 
 async def upsert_enrollment(conn: AsyncConnection, e: Enrollment) -> Enrollment:
     """Create or replace unconditionally, keeping the original creation time on replace."""
-    ins = insert_for(conn, t).values(**_values(e))
+    ins = insert_for(conn, t).values(**_values(keyring_of(conn), e))
     stmt = ins.on_conflict_do_update(
         index_elements=[t.c.kind, t.c.key],
-        set_={"etag": ins.excluded.etag, "updated": ins.excluded.updated, "doc": ins.excluded.doc},
+        set_={
+            "etag": ins.excluded.etag,
+            "updated": ins.excluded.updated,
+            "doc": ins.excluded.doc,
+            "sealed_with": ins.excluded.sealed_with,
+        },
     ).returning(t.c.created)
     created = (await conn.execute(stmt)).scalar_one()
     return _with_created(e, created)
@@ -94,10 +104,11 @@ async def update_enrollment(conn: AsyncConnection, e: Enrollment, if_match: str)
     cond = [t.c.kind == e.kind.value, t.c.key == e.key]
     if if_match != ANY_ETAG:
         cond.append(t.c.etag == if_match)
+    doc, sealed_with = dump_enrollment(e, keyring_of(conn))
     stmt = (
         update(t)
         .where(and_(*cond))
-        .values(etag=e.etag, updated=e.updated, doc=dump_enrollment(e))
+        .values(etag=e.etag, updated=e.updated, doc=doc, sealed_with=sealed_with)
         .returning(t.c.created)
     )
     created = (await conn.execute(stmt)).scalar()
@@ -122,7 +133,8 @@ async def page_enrollments(
     if after_key is not None:
         stmt = stmt.where(t.c.key > after_key)
     rows = await conn.execute(stmt.order_by(t.c.key).limit(limit))
-    return [_load(row) for row in rows]
+    keyring = keyring_of(conn)
+    return [_load(keyring, row) for row in rows]
 
 
 def _with_created(e: Enrollment, created: datetime) -> Enrollment:

@@ -21,6 +21,7 @@ __all__ = [
     "operation_items",
     "operation_results",
     "operations",
+    "outer_key_check",
     "partners",
     "registration_operations",
     "registration_states",
@@ -50,13 +51,23 @@ dps_instance = Table(
     Column("allocation_policy", String(16), nullable=False, server_default="hashed"),
 )
 
+# ``sealed_keys``: the primary and secondary key, sealed (store/keyring.py) under the key ``sealed_with``.
 dps_policies = Table(
     "dps_policies",
     metadata,
     Column("name", String(64), primary_key=True),
-    Column("primary_key", String(128), nullable=False),
-    Column("secondary_key", String(128), nullable=False),
     Column("rights", String(255), nullable=False),
+    Column("sealed_keys", Text, nullable=False),
+    Column("sealed_with", String(32), nullable=False),
+)
+
+# One value sealed under the current outer key: a wrong keyring file is found at start.
+outer_key_check = Table(
+    "outer_key_check",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sealed_with", String(32), nullable=False),
+    Column("sealed", Text, nullable=False),
 )
 
 # Individual enrollments and enrollment groups: two id namespaces told apart by ``kind``.
@@ -70,6 +81,8 @@ enrollments = Table(
     Column("created", UtcDateTime, nullable=False),
     Column("updated", UtcDateTime, nullable=False),
     Column("doc", Text, nullable=False),
+    # The outer key that sealed the symmetric keys in ``doc``; NULL when it holds no secret.
+    Column("sealed_with", String(32), nullable=True),
 )
 
 registration_states = Table(

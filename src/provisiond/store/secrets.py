@@ -1,0 +1,121 @@
+"""Rows that hold sealed secrets, seen as such: the outer-key check and resealing for a rotation.
+
+Every table with a sealed column records the id of the key that sealed it (``sealed_with``), so a
+rotation finds what is left to reseal with an indexed-free but narrow query, in bounded batches,
+and each batch is a conditional write: a row that a server rewrote meanwhile is left for the next
+batch, never overwritten with stale content.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from provisiond.jsontext import dumps, loads
+from provisiond.store.codec import enrollment_row
+from provisiond.store.db import keyring_of
+from provisiond.store.dialect import insert_for
+from provisiond.store.instance import policy_row
+from provisiond.store.keyring import Keyring, key_id_of
+from provisiond.store.tables import dps_policies, enrollments, outer_key_check
+
+__all__ = ["CHECK_ROW", "ensure_check", "has_sealed_secrets", "reseal_batch"]
+
+CHECK_ROW = "outer_key_check/1"
+
+
+async def has_sealed_secrets(conn: AsyncConnection) -> str | None:
+    """The id of a key this database's secrets are sealed with, if it holds any sealed secret."""
+    exists = await conn.run_sync(lambda sync: inspect(sync).has_table(outer_key_check.name))
+    if not exists:
+        return None  # a database from before secrets were sealed, or a new one
+    for column in (outer_key_check.c.sealed_with, dps_policies.c.sealed_with, enrollments.c.sealed_with):
+        found = (await conn.execute(select(column).where(column.is_not(None)).limit(1))).scalar()
+        if found is not None:
+            return str(found)
+    return None
+
+
+async def ensure_check(conn: AsyncConnection) -> None:
+    """Prove the connection's keyring opens this database's secrets (``SecretUnreadable`` if not).
+
+    The outer-key check is opened; a database without one (emptied by hand, say) gets one, once
+    a sealed secret it holds, if any, has been opened with the same keyring.
+    """
+    keyring = keyring_of(conn)
+    row = (await conn.execute(select(outer_key_check.c.sealed))).first()
+    if row is not None:
+        keyring.open(row.sealed, CHECK_ROW)
+        return
+    policy = (await conn.execute(select(dps_policies.c.name, dps_policies.c.sealed_keys).limit(1))).first()
+    if policy is not None:
+        keyring.open(policy.sealed_keys, policy_row(policy.name))
+    sealed = keyring.seal("provisiond", CHECK_ROW)
+    stmt = insert_for(conn, outer_key_check).values(id=1, sealed_with=key_id_of(sealed), sealed=sealed)
+    await conn.execute(stmt.on_conflict_do_nothing())  # two processes starting at once
+
+
+async def reseal_batch(conn: AsyncConnection, current: str, limit: int) -> int:
+    """Reseal up to ``limit`` sealed values not yet under ``current``; how many were found."""
+    keyring = keyring_of(conn)
+    found = await _reseal_check(conn, keyring, current)
+    found += await _reseal_policies(conn, keyring, current, limit - found)
+    if found < limit:
+        found += await _reseal_enrollments(conn, keyring, current, limit - found)
+    return found
+
+
+async def _reseal_check(conn: AsyncConnection, keyring: Keyring, current: str) -> int:
+    row = (
+        await conn.execute(select(outer_key_check).where(outer_key_check.c.sealed_with != current))
+    ).first()
+    if row is None:
+        return 0
+    sealed = keyring.seal(keyring.open(row.sealed, CHECK_ROW), CHECK_ROW)
+    await conn.execute(
+        update(outer_key_check)
+        .where(outer_key_check.c.id == row.id, outer_key_check.c.sealed_with == row.sealed_with)
+        .values(sealed=sealed, sealed_with=key_id_of(sealed))
+    )
+    return 1
+
+
+async def _reseal_policies(conn: AsyncConnection, keyring: Keyring, current: str, limit: int) -> int:
+    t = dps_policies
+    rows = (
+        await conn.execute(
+            select(t.c.name, t.c.sealed_keys, t.c.sealed_with).where(t.c.sealed_with != current).limit(limit)
+        )
+    ).all()
+    for name, keys, old in rows:
+        row = policy_row(name)
+        sealed = keyring.seal(keyring.open(keys, row), row)
+        await conn.execute(
+            update(t)
+            .where(t.c.name == name, t.c.sealed_with == old)
+            .values(sealed_keys=sealed, sealed_with=key_id_of(sealed))
+        )
+    return len(rows)
+
+
+async def _reseal_enrollments(conn: AsyncConnection, keyring: Keyring, current: str, limit: int) -> int:
+    t = enrollments
+    rows = (
+        await conn.execute(
+            select(t.c.kind, t.c.key, t.c.etag, t.c.doc)
+            .where(t.c.sealed_with.is_not(None), t.c.sealed_with != current)
+            .limit(limit)
+        )
+    ).all()
+    for kind, key, etag, text in rows:
+        doc = loads(text)
+        row = enrollment_row(kind, key)
+        sealed = keyring.seal(keyring.open(doc["attestation"]["symmetric_key"], row), row)
+        doc["attestation"]["symmetric_key"] = sealed
+        # The etag is unchanged: the record's content is the same, only its sealing is new.
+        await conn.execute(
+            update(t)
+            .where(t.c.kind == kind, t.c.key == key, t.c.etag == etag)
+            .values(doc=dumps(doc), sealed_with=key_id_of(sealed))
+        )
+    return len(rows)
