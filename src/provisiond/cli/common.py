@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -18,7 +20,17 @@ from provisiond.errors import ProvisiondError
 from provisiond.services.secrets import KeyringError, open_database
 from provisiond.store.db import Database
 
-__all__ = ["DataDir", "DatabaseUrl", "JsonFlag", "emit", "fail", "run", "settings_from", "with_db"]
+__all__ = [
+    "DataDir",
+    "DatabaseUrl",
+    "JsonFlag",
+    "emit",
+    "fail",
+    "run",
+    "settings_from",
+    "with_db",
+    "with_settings",
+]
 
 T = TypeVar("T")
 
@@ -70,6 +82,42 @@ def emit(as_json: bool, data: dict[str, Any], human: str) -> None:
         sys.stdout.write(json.dumps(data) + "\n")
     else:
         typer.echo(human)
+
+
+def with_settings(*flag_names: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Give a command the ``settings: Settings`` parameter, built in this one place.
+
+    The command is registered with two more options, ``--data-dir`` and ``--database``, which
+    every command takes after its subcommand (the operator contract). The options named in
+    ``flag_names`` (``--port``, say) are the command's own options that also go into the settings.
+    """
+
+    def decorate(fn: Callable[..., T]) -> Callable[..., T]:
+        signature = inspect.signature(fn, eval_str=True)  # typer reads resolved annotations
+        own = [p for name, p in signature.parameters.items() if name != "settings"]
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        shared = [
+            inspect.Parameter("data_dir", kind, default=None, annotation=DataDir),
+            inspect.Parameter("database", kind, default=None, annotation=DatabaseUrl),
+        ]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> T:
+            flags = {name: kwargs[name] for name in flag_names}  # the command still gets them too
+            settings = settings_from(kwargs.pop("data_dir"), kwargs.pop("database"), **flags)
+            return fn(settings=settings, **kwargs)
+
+        # Typer reads the parameters from the signature and the annotations: show it the
+        # command's own options (minus ``settings``) followed by the two shared ones.
+        command.__signature__ = signature.replace(parameters=own + shared)  # type: ignore[attr-defined]
+        command.__annotations__ = {
+            **{name: hint for name, hint in fn.__annotations__.items() if name != "settings"},
+            "data_dir": DataDir,
+            "database": DatabaseUrl,
+        }
+        return command
+
+    return decorate
 
 
 def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> Settings:

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, fail, run, settings_from, with_db
+from provisiond.cli.common import JsonFlag, emit, fail, run, with_db, with_settings
+from provisiond.config import Settings
 from provisiond.domain.certificates import CertificateInfo
 from provisiond.domain.policies import parse_rights
 from provisiond.services.cas import CaService
@@ -36,17 +37,16 @@ dps_app.add_typer(ca_app, name="ca")
 
 
 @policy_app.command("create")
+@with_settings()
 def policy_create(
+    settings: Settings,
     name: str,
     rights: Annotated[
         str, typer.Option("--rights", help="comma-separated, e.g. EnrollmentRead,EnrollmentWrite")
     ],
-    data_dir: DataDir = None,
-    database: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a policy with its own keys; prints its connection string."""
-    settings = settings_from(data_dir, database)
 
     async def action(db: Database) -> dict[str, object]:
         service = InstanceService(db)
@@ -67,44 +67,41 @@ def policy_create(
 
 
 @policy_app.command("list")
-def policy_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+@with_settings()
+def policy_list(settings: Settings, as_json: JsonFlag = False) -> None:
     """List policies and their rights (keys are not shown)."""
-    settings = settings_from(data_dir, database)
     policies = run(with_db(settings, lambda db: InstanceService(db).policies()))
     rows = [{"name": p.name, "rights": sorted(r.value for r in p.rights)} for p in policies]
     emit(as_json, {"policies": rows}, "\n".join(f"{r['name']}\t{','.join(r['rights'])}" for r in rows))
 
 
 @policy_app.command("delete")
-def policy_delete(
-    name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def policy_delete(settings: Settings, name: str, as_json: JsonFlag = False) -> None:
     """Delete a policy; tokens signed with its keys stop working (within two seconds on a running server)."""
-    settings = settings_from(data_dir, database)
     run(with_db(settings, lambda db: InstanceService(db).delete_policy(name)))
     emit(as_json, {"deleted": name}, f"deleted policy {name}")
 
 
 @hub_app.command("add")
+@with_settings()
 def hub_add(
+    settings: Settings,
     host_name: str,
     weight: Annotated[int, typer.Option("--weight", help="share of hashed allocation (1-1000)")] = 1,
     region: Annotated[str | None, typer.Option("--region", help="region name, for geoLatency")] = None,
-    data_dir: DataDir = None,
-    database: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Link an IoT hub (or change a linked hub's weight and region)."""
-    settings = settings_from(data_dir, database)
     hub = run(with_db(settings, lambda db: HubService(db).add(host_name, weight, region)))
     data = {"hostName": hub.host_name, "weight": hub.weight, "region": hub.region}
     emit(as_json, data, f"linked {hub.host_name} (weight {hub.weight}, region {hub.region or '-'})")
 
 
 @hub_app.command("list")
-def hub_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+@with_settings()
+def hub_list(settings: Settings, as_json: JsonFlag = False) -> None:
     """List the linked hubs."""
-    settings = settings_from(data_dir, database)
     hubs = run(with_db(settings, lambda db: HubService(db).hubs()))
     rows = [{"hostName": h.host_name, "weight": h.weight, "region": h.region} for h in hubs]
     emit(
@@ -115,60 +112,50 @@ def hub_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: Js
 
 
 @hub_app.command("remove")
-def hub_remove(
-    host_name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def hub_remove(settings: Settings, host_name: str, as_json: JsonFlag = False) -> None:
     """Unlink a hub: no new device is assigned to it (devices already there keep their state)."""
-    settings = settings_from(data_dir, database)
     run(with_db(settings, lambda db: HubService(db).remove(host_name)))
     emit(as_json, {"removed": host_name}, f"unlinked {host_name}")
 
 
 @allocation_app.command("set")
-def allocation_set(
-    policy: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def allocation_set(settings: Settings, policy: str, as_json: JsonFlag = False) -> None:
     """Set the default policy (hashed, static, geoLatency) for enrollments that name none."""
-    settings = settings_from(data_dir, database)
     chosen = run(with_db(settings, lambda db: HubService(db).set_allocation(policy)))
     emit(as_json, {"allocationPolicy": chosen.value}, f"default allocation policy: {chosen.value}")
 
 
 @allocation_app.command("show")
-def allocation_show(
-    data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def allocation_show(settings: Settings, as_json: JsonFlag = False) -> None:
     """Show the default allocation policy."""
-    settings = settings_from(data_dir, database)
     current = run(with_db(settings, lambda db: HubService(db).allocation()))
     emit(as_json, {"allocationPolicy": current.value}, current.value)
 
 
 @region_app.command("add")
-def region_add(
-    cidr: str, region: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def region_add(settings: Settings, cidr: str, region: str, as_json: JsonFlag = False) -> None:
     """Devices connecting from CIDR are in REGION (the most specific network wins)."""
-    settings = settings_from(data_dir, database)
     rule = run(with_db(settings, lambda db: HubService(db).add_region(cidr, region)))
     emit(as_json, {"network": rule.network, "region": rule.region}, f"{rule.network} -> {rule.region}")
 
 
 @region_app.command("list")
-def region_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+@with_settings()
+def region_list(settings: Settings, as_json: JsonFlag = False) -> None:
     """List the region table."""
-    settings = settings_from(data_dir, database)
     rules = run(with_db(settings, lambda db: HubService(db).regions()))
     rows = [{"network": r.network, "region": r.region} for r in rules]
     emit(as_json, {"regions": rows}, "\n".join(f"{r['network']}\t{r['region']}" for r in rows))
 
 
 @region_app.command("remove")
-def region_remove(
-    cidr: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def region_remove(settings: Settings, cidr: str, as_json: JsonFlag = False) -> None:
     """Remove a network from the region table."""
-    settings = settings_from(data_dir, database)
     run(with_db(settings, lambda db: HubService(db).remove_region(cidr)))
     emit(as_json, {"removed": cidr}, f"removed {cidr}")
 
@@ -183,15 +170,14 @@ def _ca_json(name: str, info: CertificateInfo) -> dict[str, object]:
 
 
 @ca_app.command("add")
+@with_settings()
 def ca_add(
+    settings: Settings,
     file: Path,
     name: Annotated[str, typer.Option("--name", help="the name enrollment groups use in caReferences")],
-    data_dir: DataDir = None,
-    database: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Add a CA certificate (PEM or DER file) that enrollment groups may reference."""
-    settings = settings_from(data_dir, database)
     try:
         raw = file.read_bytes()
     except OSError as exc:
@@ -202,9 +188,9 @@ def ca_add(
 
 
 @ca_app.command("list")
-def ca_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False) -> None:
+@with_settings()
+def ca_list(settings: Settings, as_json: JsonFlag = False) -> None:
     """List the CA certificates."""
-    settings = settings_from(data_dir, database)
     cas = run(with_db(settings, lambda db: CaService(db).cas()))
     rows = [_ca_json(name, cert.info) for name, cert in cas]
     emit(
@@ -215,10 +201,8 @@ def ca_list(data_dir: DataDir = None, database: DatabaseUrl = None, as_json: Jso
 
 
 @ca_app.command("remove")
-def ca_remove(
-    name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def ca_remove(settings: Settings, name: str, as_json: JsonFlag = False) -> None:
     """Remove a CA certificate: groups referencing it no longer accept chains through it."""
-    settings = settings_from(data_dir, database)
     run(with_db(settings, lambda db: CaService(db).remove(name)))
     emit(as_json, {"removed": name}, f"removed CA {name}")

@@ -9,10 +9,11 @@ from typing import Annotated
 import typer
 
 from provisiond.cli.claims import partner_app, worker
-from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
+from provisiond.cli.common import JsonFlag, emit, run, with_db, with_settings
 from provisiond.cli.dps import dps_app
 from provisiond.cli.secrets import secrets_app
 from provisiond.cli.sphere import tenant_app
+from provisiond.config import Settings
 from provisiond.services.setup import initialise
 
 __all__ = ["app"]
@@ -32,16 +33,15 @@ ServiceHost = Annotated[
 
 
 @app.command()
+@with_settings("port", "mqtt_port", "service_host")
 def init(
-    data_dir: DataDir = None,
-    database: DatabaseUrl = None,
+    settings: Settings,
     port: Port = None,
     mqtt_port: MqttPort = None,
     service_host: ServiceHost = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create the data dir, migrate the database, create the dev CA and the DPS instance."""
-    settings = settings_from(data_dir, database, port=port, mqtt_port=mqtt_port, service_host=service_host)
     result = run(with_db(settings, lambda db: initialise(settings, db)))
     data = result.as_json()
     human = "\n".join(f"{name}: {value}" for name, value in data.items())
@@ -49,9 +49,9 @@ def init(
 
 
 @app.command()
+@with_settings("host", "port", "mqtt_port", "service_host", "tls_cert", "tls_key", "processes")
 def serve(
-    data_dir: DataDir = None,
-    database: DatabaseUrl = None,
+    settings: Settings,
     host: Annotated[str | None, typer.Option("--host", help="address to bind [default: 127.0.0.1]")] = None,
     port: Port = None,
     mqtt_port: MqttPort = None,
@@ -65,7 +65,6 @@ def serve(
         int | None,
         typer.Option(
             "--processes",
-            min=1,
             help="processes sharing the HTTPS port; more than 1 needs PostgreSQL [default: 1]",
         ),
     ] = None,
@@ -73,21 +72,11 @@ def serve(
     """Serve every API over HTTPS; runs ``init`` first when the data dir is new. Stops on SIGTERM.
 
     With ``--processes N`` the HTTPS socket is bound once and served by N processes (PostgreSQL
-    only); the first of them also owns the MQTT port.
+    only); the first of them also owns the MQTT port. A value below 1 is refused by the settings
+    with one line, like every other bad setting.
     """
     from provisiond.server import serve as run_server
 
-    settings = settings_from(
-        data_dir,
-        database,
-        host=host,
-        port=port,
-        mqtt_port=mqtt_port,
-        service_host=service_host,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        processes=processes,
-    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
+from provisiond.cli.common import JsonFlag, emit, run, with_db, with_settings
+from provisiond.config import Settings
 from provisiond.services.secrets import RotationResult, rotate
 
 __all__ = ["secrets_app"]
@@ -15,9 +16,9 @@ secrets_app = typer.Typer(no_args_is_help=True, help="Secrets at rest and their 
 
 
 @secrets_app.command("rotate")
+@with_settings()
 def secrets_rotate(
-    data_dir: DataDir = None,
-    database: DatabaseUrl = None,
+    settings: Settings,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=100_000, help="secrets resealed per transaction")
     ] = 500,
@@ -28,7 +29,6 @@ def secrets_rotate(
     Interrupted, it leaves both keys in the key file and every secret readable; running it
     again finishes the same rotation. Progress goes to stderr; no key is ever printed.
     """
-    settings = settings_from(data_dir, database)
 
     def progress(done: int) -> None:
         typer.echo(f"resealed {done} secrets", err=True)

@@ -6,7 +6,8 @@ from uuid import UUID
 
 import typer
 
-from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, fail, run, settings_from, with_db
+from provisiond.cli.common import JsonFlag, emit, fail, run, with_db, with_settings
+from provisiond.config import Settings
 from provisiond.services.sphere import SphereService
 
 __all__ = ["tenant_app"]
@@ -24,32 +25,28 @@ def _tenant_id(text: str) -> UUID:
 
 
 @tenant_app.command("create")
-def tenant_create(
-    name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def tenant_create(settings: Settings, name: str, as_json: JsonFlag = False) -> None:
     """Create a tenant and print its id and bearer token (shown once; stored hashed)."""
-    settings = settings_from(data_dir, database)
     tenant, token = run(with_db(settings, lambda db: SphereService(db).create_tenant(name)))
     emit(as_json, {"tenantId": str(tenant.id), "token": token}, f"tenant {tenant.id}\ntoken: {token}")
 
 
 @token_app.command("rotate")
-def token_rotate(
-    tenant: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def token_rotate(settings: Settings, tenant: str, as_json: JsonFlag = False) -> None:
     """Issue a new token; the old one stops working at once."""
     tenant_id = _tenant_id(tenant)
-    settings = settings_from(data_dir, database)
     token = run(with_db(settings, lambda db: SphereService(db).rotate_token(tenant_id)))
     emit(as_json, {"tenantId": str(tenant_id), "token": token}, f"token: {token}")
 
 
 @tenant_app.command("release")
+@with_settings()
 def tenant_release(
+    settings: Settings,
     tenant: str,
     device: str,
-    data_dir: DataDir = None,
-    database: DatabaseUrl = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Release a device the tenant has claimed (the API cannot: claiming is final there).
@@ -58,7 +55,6 @@ def tenant_release(
     own is refused and nothing is recorded.
     """
     tenant_id = _tenant_id(tenant)
-    settings = settings_from(data_dir, database)
     op = run(with_db(settings, lambda db: SphereService(db).release(tenant_id, device)))
     data = {"tenantId": str(tenant_id), "deviceId": op.device_id, "operationId": str(op.id)}
     emit(as_json, data, f"released {op.device_id} (operation {op.id})")
