@@ -32,10 +32,11 @@ run: $(VENV)/.installed ## serve HTTPS on 127.0.0.1:8443 with SQLite in ./provis
 test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.installed ## install what tests need and run them all
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed ## ruff and mypy
+lint: $(VENV)/.installed ## ruff, mypy and the import contracts (layer rules)
 	$(VENV)/bin/ruff check src tests bench .ci
 	$(VENV)/bin/ruff format --check src tests bench .ci
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed ## run the benchmarks against a real server and print the table
 	$(PY) -m bench
