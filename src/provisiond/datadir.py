@@ -12,6 +12,7 @@ keys, settings and TLS private keys. Two measures, because either alone leaves a
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -31,29 +32,51 @@ def private_umask() -> None:
 
 def make_private(data_dir: Path, extra_files: tuple[Path, ...] = ()) -> int:
     """Create ``data_dir`` 0700 if needed and take group and other access from it and everything
-    in it (and from ``extra_files``, e.g. a keyring file kept elsewhere); how many were changed."""
+    in it (and from ``extra_files``, e.g. a keyring file kept elsewhere); how many were changed.
+
+    Symbolic links are never followed (a link planted in the data dir cannot make us chmod its
+    target); a data dir that is itself a link is tightened where it really is. A file this user
+    may not change (a key file on a read-only mount, owned by another user) is reported, not fatal.
+    """
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = data_dir.resolve()
     changed = 0
-    for path in (data_dir, *_walk(data_dir), *extra_files):
+    for path in (root, *_walk(root), *extra_files):
         try:
-            mode = path.lstat().st_mode
-        except FileNotFoundError:
-            continue
-        if stat.S_ISLNK(mode) or not mode & _GROUP_OR_OTHER:
-            continue
-        path.chmod(stat.S_IMODE(mode) & ~_GROUP_OR_OTHER)
-        changed += 1
+            changed += _tighten(path)
+        except OSError as exc:
+            log.warning("cannot make %s private: %s", path, exc.strerror)
     if changed:
         log.warning(
             "tightened %d entries of %s that other users could read or enter (now 0700/0600)",
             changed,
-            data_dir,
+            root,
         )
     return changed
 
 
+def _tighten(path: Path) -> int:
+    """Take group and other access from ``path`` through a descriptor that refused a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symbolic link: left alone
+            return 0
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not mode & _GROUP_OR_OTHER:
+            return 0
+        os.fchmod(fd, stat.S_IMODE(mode) & ~_GROUP_OR_OTHER)
+        return 1
+    finally:
+        os.close(fd)
+
+
 def _walk(root: Path) -> list[Path]:
     found: list[Path] = []
-    for current, dirs, files in os.walk(root):
+    for current, dirs, files in os.walk(root):  # os.walk does not descend into linked dirs
         found += [Path(current, name) for name in (*dirs, *files)]
     return found

@@ -34,8 +34,11 @@ def page_size(header: str | None) -> int:
     """The page size from ``x-ms-max-item-count``: default 100, at most 1000."""
     if header is None or not header.strip():
         return DEFAULT_PAGE_SIZE
+    text = header.strip()
+    if text.isascii() and text.isdigit() and len(text) > 9:
+        return MAX_PAGE_SIZE  # however many digits: int() refuses more than 4,300 of them
     try:
-        size = int(header)
+        size = int(text)
     except ValueError as exc:
         raise InvalidInput("x-ms-max-item-count must be an integer") from exc
     if size < 1:
@@ -54,7 +57,7 @@ def decode_token(token: str | None) -> str | None:
         return None
     try:
         value = json.loads(base64.urlsafe_b64decode(token.strip().encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+    except (binascii.Error, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidInput("x-ms-continuation is not a token this service issued") from exc
     if not isinstance(value, str):
         raise InvalidInput("x-ms-continuation is not a token this service issued")

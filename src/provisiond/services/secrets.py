@@ -97,17 +97,30 @@ async def rotate(
     and the next ``rotate`` resumes with the same new key.
     """
     keyring = db.keyring
-    current = keyring.begin_rotation()
-    await asyncio.sleep(grace)
-    total = 0
-    while True:
-        async with db.write() as conn:
-            found = await repo.reseal_batch(conn, current, batch_size)
-        if found == 0:
-            break
-        total += found
-        if progress is not None:
-            progress(total)
-    retired = keyring.finish_rotation()
+    with keyring.rotation_lock():
+        current = keyring.begin_rotation()
+        await asyncio.sleep(grace)
+        total = 0
+        clean_passes = 0
+        # Two passes in a row must find nothing, the second after another grace period: a
+        # transaction that sealed under the old key just before its process saw the new file
+        # may commit after the first empty pass.
+        while clean_passes < 2:
+            found = 0
+            while True:
+                if keyring.current != current:
+                    raise KeyringError(f"the key file {keyring.path} changed during the rotation")
+                async with db.write() as conn:
+                    batch = await repo.reseal_batch(conn, current, batch_size)
+                if batch == 0:
+                    break
+                found += batch
+                total += batch
+                if progress is not None:
+                    progress(total)
+            clean_passes = clean_passes + 1 if found == 0 else 0
+            if clean_passes == 1:
+                await asyncio.sleep(grace)
+        retired = keyring.finish_rotation()
     log.info("outer key rotated to %s; %d secrets resealed; retired %s", current, total, retired)
     return RotationResult(current, retired, total)

@@ -57,6 +57,9 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int, busy_timeout_ms: int
         cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Freed content is overwritten, so a key resealed or deleted leaves no old bytes behind
+        # in the file (docs/security.md); Debian builds default to it, others do not.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

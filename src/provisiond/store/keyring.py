@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import fcntl
 import json
+import logging
 import os
 import secrets
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from provisiond.errors import ProvisiondError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PREFIX", "Keyring", "KeyringError", "SecretUnreadable", "key_id_of"]
 
@@ -82,10 +88,15 @@ class Keyring:
 
     @classmethod
     def create(cls, path: Path) -> Keyring:
-        """A new keyring with one fresh key, written to ``path`` (which must not exist), mode 0600."""
+        """A new keyring with one fresh key at ``path``, mode 0600; if another process created
+        the file meanwhile (two commands starting on a new data dir), that keyring, not a second."""
         kid = _new_key_id()
         raw = {kid: AESGCM.generate_key(bit_length=256)}
-        _write(path, kid, raw, exclusive=True)
+        try:
+            _write(path, kid, raw, exclusive=True)
+        except KeyringError:
+            if not path.exists():
+                raise
         return cls.load(path)
 
     @classmethod
@@ -132,6 +143,24 @@ class Keyring:
 
     # -- rotation ------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def rotation_lock(self) -> Iterator[None]:
+        """Held for a whole rotation: a second ``secrets rotate`` on the same key file is refused
+        (two at once would each write a new key, and values resealed under one would be lost)."""
+        if self.path is None:
+            yield
+            return
+        lock = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise KeyringError(f"another rotation of {self.path} is running") from None
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def begin_rotation(self) -> str:
         """Add a new current key (keeping every old one) and write the file; its id.
 
@@ -170,7 +199,13 @@ class Keyring:
         self._checked = now
         stamp = _stamp(self.path)
         if stamp != self._stamp:
-            self._ring = _read(self.path)
+            try:
+                self._ring = _read(self.path)
+            except KeyringError as exc:
+                # Keep serving with the keys already known; a rotation's values stay unreadable
+                # here until the file is fixed, which the log says.
+                log.warning("keeping the outer keys read before: %s", exc.message)
+                return
             self._stamp = stamp
 
 
@@ -201,24 +236,47 @@ def _read(path: Path) -> _Ring:
 
 
 def _write(path: Path, current: str, raw: Mapping[str, bytes], *, exclusive: bool) -> None:
-    """Write the keyring atomically (a private temporary file, fsync, rename), mode 0600."""
+    """Write the keyring atomically, mode 0600: a private temporary file, fsync, then a rename
+    (``exclusive``: a hard link, which fails if another process created the file first).
+
+    A rewrite keeps the owner of the file it replaces, so a rotation run as root does not leave
+    a key file the service user can no longer read.
+    """
     text = json.dumps(
         {"current": current, "keys": {kid: base64.b64encode(key).decode() for kid, key in raw.items()}}
     )
-    if exclusive and path.exists():
-        raise KeyringError(f"the outer key file {path} exists already")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    owner = None if exclusive else _owner(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
-        os.fsync(fd)
+        try:
+            os.fchmod(fd, 0o600)
+            if owner is not None and owner != (os.geteuid(), os.getegid()):
+                os.fchown(fd, *owner)
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise KeyringError(f"the outer key file {path} exists already") from None
+        else:
+            os.replace(tmp, path)
     finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _owner(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return (info.st_uid, info.st_gid)
