@@ -202,6 +202,12 @@ def test_out_of_range_page_sizes_and_tokens(server: ServerProcess, dialects: dic
         server, "POST", "/enrollments/query", {**owner, "x-ms-max-item-count": "9" * 40}, b'{"query": "*"}'
     )
     assert r.status_code == 200, r.text  # clamped to 1,000
+    headers = {**owner, "x-ms-max-item-count": "9" * 5000}  # past what int() converts
+    r = send(server, "POST", "/enrollments/query", headers, b'{"query": "*"}')
+    assert r.status_code == 200, r.text
+    deep = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
+    r = send(server, "POST", "/enrollments/query", {**owner, "x-ms-continuation": deep}, b'{"query": "*"}')
+    assert r.status_code == 400 and r.json()["errorCode"] == 400201, r.text  # a bad token, not a 500
 
 
 # -- connection-level hostility ------------------------------------------------------------------------
