@@ -70,7 +70,9 @@ def test_serve_refuses_fewer_than_one_process_before_doing_anything(tmp_path: Pa
         timeout=60,
         check=False,
     )
-    assert done.returncode == 2 and "--processes" in done.stderr
+    # One line naming the setting, like every bad setting (not typer's multi-line usage box).
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: bad settings") and "processes:" in done.stderr
     assert not (tmp_path / "data").exists()
 
 
@@ -286,7 +288,15 @@ def test_two_servers_and_two_workers_finish_a_claim_exactly_once_when_a_worker_i
     for name in ("w1", "w2"):
         with (tmp_path / f"{name}.log").open("wb") as out:
             workers.append(
-                start_worker(pg_url, tmp_path, BATCH, lease=2, stdout=out, stderr=subprocess.STDOUT)
+                start_worker(
+                    pg_url,
+                    tmp_path,
+                    BATCH,
+                    lease=2,
+                    key_file=tmp_path / "outer.key",  # the servers' (the topology fixture's)
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             )
     try:
         claims_body = [
@@ -302,7 +312,10 @@ def test_two_servers_and_two_workers_finish_a_claim_exactly_once_when_a_worker_i
         op_id = int(name.rsplit("/", 1)[1])
 
         by_pid = {w.pid: w for w in workers}
+        deadline = time.monotonic() + 60
         while True:  # kill -9 the lease holder once it has committed some batches
+            assert time.monotonic() < deadline, "no worker made progress"
+            assert all(w.poll() is None for w in workers), "a worker died before the kill"
             now = asyncio.run(progress(pg_url, op_id))
             assert now.processed < N, "finished before the kill: the test would prove nothing"
             if now.processed >= N // 10 and now.lease_pid in by_pid:

@@ -173,13 +173,21 @@ def worker_env(url: str, crash: str | None, batch: int, lease: float = 1) -> dic
 
 
 def start_worker(
-    url: str, data_dir: Path, batch: int, *, lease: float = 1, **popen: Any
+    url: str,
+    data_dir: Path,
+    batch: int,
+    *,
+    lease: float = 1,
+    key_file: Path | None = None,
+    **popen: Any,
 ) -> subprocess.Popen[bytes]:
-    """``provisiond worker`` on ``url`` as a child process (``popen``: e.g. where its output goes)."""
+    """``provisiond worker`` on ``url`` as a child process (``popen``: e.g. where its output goes);
+    ``key_file``: the outer key file the servers of that database use, when it is not the data dir's."""
+    env = worker_env(url, None, batch, lease)
+    if key_file is not None:
+        env["PROVISIOND_SECRETS_KEY_FILE"] = str(key_file)
     return subprocess.Popen(
-        [*PROVISIOND, "worker", "--data-dir", str(data_dir), "--database", url],
-        env=worker_env(url, None, batch, lease),
-        **popen,
+        [*PROVISIOND, "worker", "--data-dir", str(data_dir), "--database", url], env=env, **popen
     )
 
 
