@@ -66,10 +66,17 @@ class Settings(BaseSettings):
         description="CIDRs of TLS-terminating proxies whose x-forwarded-client-cert header is believed",
     )
     header_timeout: float = Field(
-        default=15.0, gt=0, description="an HTTP request head must arrive in full within this, seconds"
+        default=15.0,
+        gt=0,
+        description="a request head must arrive in full within this, and a body never pause longer, seconds",
     )
     keepalive_timeout: float = Field(
         default=30.0, gt=0, description="a kept-alive HTTP connection idle this long is closed, seconds"
+    )
+    send_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="bytes queued for a client that does not read must go within this (plus 1 s per 64 KiB)",
     )
     max_connections: int = Field(
         default=10_000, ge=1, description="connections one serve process holds (HTTPS and MQTT together)"

@@ -142,7 +142,7 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
     # TLS is terminated by our front (tls/front.py), not by uvicorn: it accepts any client
     # certificate and keeps the chain for the application to judge.
     context = server_context(cert, key)
-    limit = ConnectionLimit(settings.max_connections)  # one per process, for HTTPS and MQTT
+    limit = ConnectionLimit(settings.max_connections, settings.send_timeout)  # per process, HTTPS and MQTT
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -208,6 +208,17 @@ async def test_idle_connection_is_closed_at_one_and_a_half_keepalives(
     assert asyncio.get_running_loop().time() - started >= 1.0
 
 
+async def test_keepalive_0_is_accepted_and_served(server: ServerProcess, hub: str) -> None:
+    """Keep-alive 0 ("none") is accepted; its idle limit is capped (tests/unit/test_mqtt_keepalive.py)."""
+    rid = uid("mq-ka0")
+    enroll(server, rid, hub)
+    client, connack = await connect(server, rid, keepalive=0)
+    assert connack.return_code == 0
+    answer = await client.request(REGISTER.format(rid="1"), b"{}")
+    assert json.loads(answer.payload)["status"] == "assigning"
+    await client.close()
+
+
 def test_a_busy_mqtt_port_makes_serve_exit_with_an_error(tmp_path: Path) -> None:
     import socket
     import subprocess

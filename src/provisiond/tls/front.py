@@ -14,7 +14,12 @@ and decide in the application. So TLS is terminated here with pyOpenSSL over mem
 - every accepted connection, HTTPS or MQTT, counts against the process's ``ConnectionLimit``
   until it is closed. One over the limit is still served TLS, so that it can be told why it is
   refused: its transport's ``over_capacity`` extra info is true, and the inner protocol answers
-  its first request with "unavailable" (HTTP 503, MQTT CONNACK 3) and closes.
+  its first request with "unavailable" (HTTP 503, MQTT CONNACK 3) and closes;
+- a client that never reads is not waited for forever (nor is closing it, which asyncio does
+  only once its buffer has drained): once that buffer backs up (the kernel's is full) or the
+  connection is closed with bytes queued, they must go within ``send_timeout`` + 1 s per
+  ``MIN_SEND_RATE`` bytes queued (nginx's ``send_timeout`` with a rate floor, so a byte read now
+  and then does not hold it), or the connection is reset (``SO_LINGER`` 0 frees the kernel's too).
 
 The inner protocol (uvicorn's HTTP protocol, the MQTT protocol) sees an ``asyncio.Transport``
 that encrypts what it writes; it never knows TLS is there.
@@ -27,6 +32,7 @@ import contextlib
 import contextvars
 import logging
 import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,20 +49,23 @@ log = logging.getLogger(__name__)
 peer_chain: contextvars.ContextVar[tuple[bytes, ...]] = contextvars.ContextVar("peer_chain", default=())
 
 HANDSHAKE_TIMEOUT = 10.0
+MIN_SEND_RATE = 64 * 1024  # bytes per second: what a backed-up queue must drain at, on average
 _READ_SIZE = 64 * 1024
 _LIMIT_LOG_INTERVAL = 60.0  # at most one "connection limit reached" warning per minute
 
 
 class ConnectionLimit:
-    """The connections one process holds, against its limit, shared by all of its listeners.
+    """The connections one process holds, against its limit, shared by all of its listeners,
+    and how long each may leave what it is sent untaken (``send_timeout``, the send deadline).
 
     Why a cap at all: every connection costs a socket, TLS state and buffers, and a flood of
     them would otherwise exhaust file descriptors and memory for everyone. A connection counts
     from accept until it is closed, whether or not it was over the limit when it came.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, send_timeout: float = 30.0) -> None:
         self.limit = limit
+        self.send_timeout = send_timeout
         self.open = 0
         self._quiet_until = 0.0
 
@@ -116,6 +125,8 @@ class TlsProtocol(asyncio.Protocol):
         self._context = context
         self._inner_factory = inner_factory
         self._limit = limit
+        self._send_clock: asyncio.TimerHandle | None = None
+        self._send_by = 0.0  # while the send clock runs: when what is queued must have gone
         self._counted = False
         self._over_capacity = False
         self._conn: SSL.Connection | None = None
@@ -132,7 +143,9 @@ class TlsProtocol(asyncio.Protocol):
         self._raw = transport
         self._counted = True
         self._over_capacity = not self._limit.enter()
-        _no_delay(transport)
+        # Nagle off (asyncio does so only when the socket's proto says TCP, which an inherited one's
+        # may not): else a response written as head then body waits ~40 ms for a delayed ACK.
+        _tcp_option(transport, socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = SSL.Connection(self._context, None)
         self._conn.set_accept_state()
         self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT, self._handshake_timeout)
@@ -151,7 +164,7 @@ class TlsProtocol(asyncio.Protocol):
             except SSL.Error as exc:
                 log.debug("TLS handshake failed: %s", exc)
                 self._flush()
-                self._raw.close()
+                self._close_raw()
                 return
             self._handshake_done()
         self._pump()
@@ -168,16 +181,20 @@ class TlsProtocol(asyncio.Protocol):
             self._limit.leave()
         if self._timer is not None:
             self._timer.cancel()
+        self._stop_send_clock()
         if self._transport is not None:
             self._transport._closing = True
         if self._inner is not None:
             self._call(self._inner.connection_lost, exc)
 
     def pause_writing(self) -> None:
+        self._start_send_clock()
         if self._inner is not None:
             self._inner.pause_writing()
 
     def resume_writing(self) -> None:
+        if self._raw is not None and not self._raw.is_closing():  # closing: all of it must go
+            self._stop_send_clock()
         if self._inner is not None:
             self._inner.resume_writing()
 
@@ -220,8 +237,8 @@ class TlsProtocol(asyncio.Protocol):
                 break
             except SSL.ZeroReturnError:  # the peer sent close_notify
                 self._flush()
-                if not self._call(self._inner.eof_received) and self._raw is not None:
-                    self._raw.close()
+                if not self._call(self._inner.eof_received):
+                    self._close_raw()
                 return
             except SSL.Error as exc:
                 log.debug("TLS error: %s", exc)
@@ -245,7 +262,37 @@ class TlsProtocol(asyncio.Protocol):
                 return
             if not data or raw.is_closing():
                 return
+            if self._send_clock is not None:
+                self._send_by += len(data) / MIN_SEND_RATE
             raw.write(data)
+
+    def _close_raw(self) -> None:  # asyncio closes once its buffer is sent: that is timed
+        if self._raw is not None:
+            self._raw.close()
+            if self._raw.get_write_buffer_size():
+                self._start_send_clock()
+
+    def _start_send_clock(self) -> None:
+        if self._send_clock is None and self._raw is not None:
+            loop = asyncio.get_running_loop()
+            queued = self._raw.get_write_buffer_size()
+            self._send_by = loop.time() + self._limit.send_timeout + queued / MIN_SEND_RATE
+            self._send_clock = loop.call_at(self._send_by, self._send_check)
+
+    def _send_check(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._send_by:  # more was queued since, which extended the allowance
+            self._send_clock = loop.call_at(self._send_by, self._send_check)
+        elif self._raw is not None:
+            self._send_clock = None
+            log.debug("resetting a connection whose client does not take what it is sent")
+            _tcp_option(self._raw, socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._raw.abort()
+
+    def _stop_send_clock(self) -> None:
+        if self._send_clock is not None:
+            self._send_clock.cancel()
+            self._send_clock = None
 
     def _encrypt(self, data: bytes) -> None:
         if self._conn is None:
@@ -257,14 +304,11 @@ class TlsProtocol(asyncio.Protocol):
         self._flush()
 
 
-def _no_delay(transport: asyncio.Transport) -> None:
-    """Turn Nagle's algorithm off. asyncio does so only for sockets whose ``proto`` says TCP, which
-    an inherited listening socket may not; with Nagle on, a response written as headers then body
-    waits for the client's delayed ACK (~40 ms per keep-alive request, measured)."""
+def _tcp_option(transport: asyncio.Transport, level: int, option: int, value: int | bytes) -> None:
     sock = transport.get_extra_info("socket")
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(level, option, value)
 
 
 class _TlsTransport(asyncio.Transport):
@@ -300,7 +344,7 @@ class _TlsTransport(asyncio.Transport):
             with contextlib.suppress(SSL.Error):
                 conn.shutdown()  # close_notify
             self._front._flush()
-        self._raw.close()
+        self._front._close_raw()
 
     def abort(self) -> None:
         self._closing = True

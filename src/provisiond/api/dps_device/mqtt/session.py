@@ -45,12 +45,15 @@ from provisiond.services.registration import (
     UnknownRegistration,
 )
 
-__all__ = ["MAX_PACKET", "MqttSession", "open_sessions"]
+__all__ = ["MAX_KEEPALIVE", "MAX_PACKET", "MqttSession", "idle_limit", "open_sessions"]
 
 log = logging.getLogger(__name__)
 
 MAX_PACKET = 128 * 1024  # a 96 KB DPS body plus topic and headers
 CONNECT_TIMEOUT = 10.0
+# Azure IoT Hub's largest keep-alive, seconds. MQTT's 0 ("no keep-alive") and anything longer are
+# held to it, so that no connection, not even a silent authenticated one, is kept without a bound.
+MAX_KEEPALIVE = 1767
 RESPONSE_TOPIC = "$dps/registrations/res/"
 REGISTER_TOPIC = "$dps/registrations/PUT/iotdps-register/"
 POLL_TOPIC = "$dps/registrations/GET/iotdps-get-operationstatus/"
@@ -71,6 +74,12 @@ def _parse_username(username: str | None) -> tuple[str, str]:
     if len(parts) != 3 or parts[1].lower() != "registrations" or not parts[0] or not parts[2]:
         raise InvalidInput("the username is not {idScope}/registrations/{registrationId}/api-version=…")
     return parts[0], parts[2]
+
+
+def idle_limit(keepalive: int) -> float:
+    """Seconds of silence after which a connection with this CONNECT keep-alive is closed: 1.5 x
+    the keep-alive (MQTT 3.1.1 §3.1.2.10), which 0 or above ``MAX_KEEPALIVE`` counts as that."""
+    return 1.5 * (keepalive if 0 < keepalive <= MAX_KEEPALIVE else MAX_KEEPALIVE)
 
 
 def _query(topic: str, prefix: str) -> dict[str, str] | None:
@@ -121,7 +130,8 @@ class MqttSession:
 
     @property
     def idle_timeout(self) -> float | None:
-        """Seconds of silence after which the connection is closed (1.5 x keep-alive)."""
+        """Seconds of silence after which the connection is closed (``idle_limit``); before the
+        CONNECT is accepted, ``None`` (the CONNECT deadline applies then)."""
         return self._idle_after
 
     # -- transport side -----------------------------------------------------------------------
@@ -208,13 +218,8 @@ class MqttSession:
             return False
         self._identity = (scope, registration_id, credentials)
         self._write(ConnAck(ACCEPTED))
-        # Idle connections are closed at 1.5 x keep-alive (0 means no keep-alive).
-        self._idle_after = packet.keepalive * 1.5 if packet.keepalive else None
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-        if self._idle_after is not None:
-            self._arm_idle(self._idle_after)
+        self._idle_after = idle_limit(packet.keepalive)
+        self._arm_idle(self._idle_after)
         return True
 
     def _handle(self, packet: Packet) -> None:
