@@ -13,7 +13,7 @@ from provisiond.services.enrollments import EnrollmentService, WebhookRules
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.services.registration import CustomAllocator, RegistrationService, RegistrationSettings
-from provisiond.services.registrations import RegistrationStateService
+from provisiond.services.registration_states import RegistrationStateService
 from provisiond.services.sphere import SphereService
 from provisiond.services.worker import CrashPoint, OperationWorker
 from provisiond.store.db import Database
