@@ -34,6 +34,7 @@ from provisiond.domain.enrollments import (
 from provisiond.domain.ids import check_enrollment_id, id_key
 from provisiond.domain.registrations import (
     OperationStatus,
+    RegistrationFailure,
     RegistrationOperation,
     RegistrationState,
     RegistrationStatus,
@@ -63,13 +64,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# errorCode values recorded in a failed registration state (docs/errors.md, DPS device table).
-DISABLED = 401006
-NO_HUB = 400206
-CUSTOM_FAILED = 400207
-CUSTOM_NO_HUB = 400208
-CUSTOM_UNAUTHORIZED = 400209
-
 
 class UnknownIdScope(NotFound):
     """The id scope is not this instance's."""
@@ -80,11 +74,11 @@ class UnknownRegistration(NotFound):
 
 
 class RegistrationError(ProvisiondError):
-    """A failure recorded in the registration state: ``code`` is its six-digit errorCode."""
+    """A failure recorded in the registration state: ``failure`` is its kind."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, failure: RegistrationFailure, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.failure = failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,17 +294,20 @@ class RegistrationService:
         try:
             if match is None:
                 raise RegistrationError(
-                    CUSTOM_FAILED, "the enrollment was deleted while the registration was assigning"
+                    RegistrationFailure.CUSTOM_FAILED,
+                    "the enrollment was deleted while the registration was assigning",
                 )
             custom = match.enrollment.custom_allocation
             if custom is None:
-                raise RegistrationError(CUSTOM_FAILED, "the enrollment has no customAllocationDefinition")
+                raise RegistrationError(
+                    RegistrationFailure.CUSTOM_FAILED, "the enrollment has no customAllocationDefinition"
+                )
             try:
                 check_webhook_url(
                     custom.webhook_url, self.settings.webhook_allowlist, self.settings.webhook_allow_http
                 )
             except InvalidInput as exc:
-                raise RegistrationError(CUSTOM_FAILED, exc.message) from exc
+                raise RegistrationError(RegistrationFailure.CUSTOM_FAILED, exc.message) from exc
             pool = candidates(match.enrollment, linked)
             current = ctx.get("current_hub")
             if current and not match.enrollment.update_hub_assignment:
@@ -327,7 +324,8 @@ class RegistrationService:
             decision = await self.allocator(request, self.settings.webhook_timeout)
             if decision.hub.lower() not in {hub.host_name.lower() for hub in pool}:
                 raise RegistrationError(
-                    CUSTOM_FAILED, f"the webhook chose {decision.hub!r}, which is not one of linkedHubs"
+                    RegistrationFailure.CUSTOM_FAILED,
+                    f"the webhook chose {decision.hub!r}, which is not one of linkedHubs",
                 )
             now = self.clock()
             done = self._assigned(op, match, prior, decision, now)
@@ -349,7 +347,7 @@ class RegistrationService:
         try:
             hub = choose_hub(policy, match.enrollment, match.enrollment.id, linked, client_region=region)
         except AllocationFailed as exc:
-            raise RegistrationError(NO_HUB, exc.message) from exc
+            raise RegistrationError(RegistrationFailure.NO_HUB, exc.message) from exc
         return AllocationDecision(hub.host_name)
 
     def _assigned(
@@ -366,7 +364,7 @@ class RegistrationService:
                 op,
                 match,
                 prior,
-                RegistrationError(DISABLED, "the enrollment is disabled"),
+                RegistrationError(RegistrationFailure.DISABLED, "the enrollment is disabled"),
                 now,
                 RegistrationStatus.DISABLED,
             )
@@ -416,7 +414,7 @@ class RegistrationService:
             updated=now,
             etag=new_etag(),
             enrollment_group_id=e.id if e.kind is EnrollmentKind.GROUP else None,
-            error_code=error.code,
+            failure=error.failure,
             error_message=error.message,
             attestation_type=match.attestation_type,
             certificate_info=match.certificate_info,
@@ -655,7 +653,7 @@ def _bare_failure(
         created=now,
         updated=now,
         etag=new_etag(),
-        error_code=error.code,
+        failure=error.failure,
         error_message=error.message,
     )
     return replace(op, status=OperationStatus.FAILED, updated=now, state=state)

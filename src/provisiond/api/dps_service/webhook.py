@@ -14,15 +14,9 @@ import httpx
 from provisiond.api import wirejson
 from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.domain.enrollments import EnrollmentKind
+from provisiond.domain.registrations import RegistrationFailure
 from provisiond.domain.webhooks import redact_webhook_url
-from provisiond.services.registration import (
-    CUSTOM_FAILED,
-    CUSTOM_NO_HUB,
-    CUSTOM_UNAUTHORIZED,
-    AllocationDecision,
-    CustomRequest,
-    RegistrationError,
-)
+from provisiond.services.registration import AllocationDecision, CustomRequest, RegistrationError
 
 __all__ = ["HttpWebhookAllocator", "allocation_request"]
 
@@ -75,27 +69,38 @@ class HttpWebhookAllocator:
             )
         except httpx.TimeoutException as exc:
             raise RegistrationError(
-                CUSTOM_FAILED, f"the allocation webhook did not answer within {time_limit:g} s"
+                RegistrationFailure.CUSTOM_FAILED,
+                f"the allocation webhook did not answer within {time_limit:g} s",
             ) from exc
         except httpx.HTTPError as exc:
             raise RegistrationError(
-                CUSTOM_FAILED, f"the allocation webhook could not be reached: {type(exc).__name__}"
+                RegistrationFailure.CUSTOM_FAILED,
+                f"the allocation webhook could not be reached: {type(exc).__name__}",
             ) from exc
         if answer.status_code == 401:
-            raise RegistrationError(CUSTOM_UNAUTHORIZED, "the allocation webhook answered 401 Unauthorized")
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_UNAUTHORIZED, "the allocation webhook answered 401 Unauthorized"
+            )
         if not 200 <= answer.status_code < 300:
             raise RegistrationError(
-                CUSTOM_FAILED, f"the allocation webhook answered HTTP {answer.status_code}"
+                RegistrationFailure.CUSTOM_FAILED,
+                f"the allocation webhook answered HTTP {answer.status_code}",
             )
         try:
             parsed = wirejson.decode(answer.content)  # whatever the Content-Type: some send text/plain
         except wirejson.MalformedJson as exc:
-            raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not JSON") from exc
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_FAILED, "the allocation webhook's answer is not JSON"
+            ) from exc
         if not isinstance(parsed, dict):
-            raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not a JSON object")
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_FAILED, "the allocation webhook's answer is not a JSON object"
+            )
         hub = _member(parsed, "iotHubHostName")
         if not hub or not isinstance(hub, str):
-            raise RegistrationError(CUSTOM_NO_HUB, "the allocation webhook named no iotHubHostName")
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_NO_HUB, "the allocation webhook named no iotHubHostName"
+            )
         twin = _member(parsed, "initialTwin")
         return AllocationDecision(
             hub=hub, initial_twin=twin if isinstance(twin, dict) else None, payload=_member(parsed, "payload")
