@@ -29,21 +29,29 @@ from provisiond.domain.enrollments import (
     AttestationType,
     Enrollment,
     EnrollmentKind,
-    new_etag,
 )
 from provisiond.domain.ids import check_enrollment_id, id_key
+from provisiond.domain.registration_results import (
+    AllocationDecision,
+    EnrollmentMatch,
+    RegistrationError,
+    assigned,
+    current_device_id,
+    current_hub,
+    disabled,
+    failed,
+    failed_without_enrollment,
+)
 from provisiond.domain.registrations import (
     OperationStatus,
     RegistrationFailure,
     RegistrationOperation,
     RegistrationState,
-    RegistrationStatus,
 )
-from provisiond.domain.reprovision import reprovision
 from provisiond.domain.sas import SasToken, derive_device_key, parse_sas, verify_signature
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.domain.x509 import PresentedChain, anchor_depth, check_leaf, leaf_matches, presented_chain
-from provisiond.errors import InvalidInput, NotFound, ProvisiondError, Throttled, Unauthorized
+from provisiond.errors import InvalidInput, NotFound, Throttled, Unauthorized
 from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as enrollment_repo
 from provisiond.store import hubs as hub_repo
@@ -52,10 +60,9 @@ from provisiond.store import registrations as repo
 from provisiond.store.db import Database
 
 __all__ = [
-    "AllocationDecision",
     "Credentials",
     "CustomAllocator",
-    "RegistrationError",
+    "CustomRequest",
     "RegistrationService",
     "RegistrationSettings",
     "UnknownIdScope",
@@ -71,23 +78,6 @@ class UnknownIdScope(NotFound):
 
 class UnknownRegistration(NotFound):
     """No enrollment knows this registration id (or the operation id)."""
-
-
-class RegistrationError(ProvisiondError):
-    """A failure recorded in the registration state: ``failure`` is its kind."""
-
-    def __init__(self, failure: RegistrationFailure, message: str) -> None:
-        super().__init__(message)
-        self.failure = failure
-
-
-@dataclass(frozen=True, slots=True)
-class AllocationDecision:
-    """What a custom-allocation webhook decided."""
-
-    hub: str
-    initial_twin: dict[str, Any] | None = None
-    payload: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +105,6 @@ class RegistrationSettings:
     webhook_timeout: float = 10.0
     webhook_allowlist: tuple[str, ...] = ()
     webhook_allow_http: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Match:
-    enrollment: Enrollment
-    attestation_type: str
-    certificate_info: CertificateInfo | None = None
-    signing_certificate_info: CertificateInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +151,12 @@ class RegistrationService:
         return pending
 
     async def _start(
-        self, conn: AsyncConnection, match: _Match, registration_id: str, payload: Any, client_ip: str | None
+        self,
+        conn: AsyncConnection,
+        match: EnrollmentMatch,
+        registration_id: str,
+        payload: Any,
+        client_ip: str | None,
     ) -> RegistrationOperation:
         now = self.clock()
         op = RegistrationOperation(
@@ -194,26 +181,22 @@ class RegistrationService:
                 op,
                 context={
                     **op.context,
-                    "current_hub": _hub_of(prior),
-                    "current_device_id": _device_of(prior),
+                    "current_hub": current_hub(prior),
+                    "current_device_id": current_device_id(prior),
                 },
             )
             await repo.insert_operation(conn, pending)
-        else:
-            linked = await hub_repo.list_hubs(conn)
-            region = (
-                region_of(client_ip, await hub_repo.list_regions(conn))
-                if policy is AllocationPolicy.GEO_LATENCY
-                else None
-            )
-            try:
-                decision = self._decide(match, policy, linked, region)
-                pending = self._assigned(op, match, prior, decision, now)
-            except RegistrationError as exc:
-                pending = self._failed(op, match, prior, exc, now)
-            await repo.insert_operation(conn, pending)
-            await repo.put_state(conn, pending.state, _group_key(match.enrollment))  # type: ignore[arg-type]
-        return pending
+            return pending
+        linked = await hub_repo.list_hubs(conn)
+        region = (
+            region_of(client_ip, await hub_repo.list_regions(conn))
+            if policy is AllocationPolicy.GEO_LATENCY
+            else None
+        )
+        done = _allocated(op, match, prior, policy, linked, region, now)
+        await repo.insert_operation(conn, done)
+        await repo.put_state(conn, done.state, match.group_key)  # type: ignore[arg-type]
+        return done
 
     async def operation(
         self, id_scope: str, registration_id: str, operation_id: str, credentials: Credentials
@@ -290,7 +273,7 @@ class RegistrationService:
             )
             linked = await hub_repo.list_hubs(conn)
             prior = await repo.get_state(conn, id_key(op.registration_id))
-        match = _Match(enrollment, ctx["attestation"]) if enrollment else None
+        match = EnrollmentMatch(enrollment, ctx["attestation"]) if enrollment else None
         try:
             if match is None:
                 raise RegistrationError(
@@ -327,110 +310,25 @@ class RegistrationService:
                     RegistrationFailure.CUSTOM_FAILED,
                     f"the webhook chose {decision.hub!r}, which is not one of linkedHubs",
                 )
-            now = self.clock()
-            done = self._assigned(op, match, prior, decision, now)
+            done = assigned(op, match, prior, decision, self.clock())
         except RegistrationError as exc:
             now = self.clock()
-            done = self._failed(op, match, prior, exc, now) if match else _bare_failure(op, exc, now)
+            done = failed(op, match, prior, exc, now) if match else failed_without_enrollment(op, exc, now)
         async with self.db.write() as conn:
             if await repo.finish_operation(conn, done) and done.state is not None:
-                await repo.put_state(conn, done.state, _group_key(match.enrollment) if match else None)
-
-    # -- rules ------------------------------------------------------------------------------
-
-    def _decide(
-        self, match: _Match, policy: AllocationPolicy, linked: Sequence[LinkedHub], region: str | None
-    ) -> AllocationDecision | None:
-        """The hub for a non-custom policy; ``None`` for a disabled enrollment."""
-        if not match.enrollment.provisioning_enabled:
-            return None
-        try:
-            hub = choose_hub(policy, match.enrollment, match.enrollment.id, linked, client_region=region)
-        except AllocationFailed as exc:
-            raise RegistrationError(RegistrationFailure.NO_HUB, exc.message) from exc
-        return AllocationDecision(hub.host_name)
-
-    def _assigned(
-        self,
-        op: RegistrationOperation,
-        match: _Match,
-        prior: RegistrationState | None,
-        decision: AllocationDecision | None,
-        now: datetime,
-    ) -> RegistrationOperation:
-        e = match.enrollment
-        if decision is None:
-            return self._failed(
-                op,
-                match,
-                prior,
-                RegistrationError(RegistrationFailure.DISABLED, "the enrollment is disabled"),
-                now,
-                RegistrationStatus.DISABLED,
-            )
-        outcome = reprovision(
-            _hub_of(prior),
-            decision.hub,
-            update_hub_assignment=e.update_hub_assignment,
-            migrate_device_data=e.migrate_device_data,
-        )
-        twin = (
-            (decision.initial_twin or e.initial_twin)
-            if outcome.initial_twin_applies
-            else (prior.initial_twin if prior else None)
-        )
-        state = RegistrationState(
-            registration_id=op.registration_id,
-            status=RegistrationStatus.ASSIGNED.value,
-            created=prior.created if prior else now,
-            updated=now,
-            etag=new_etag(),
-            enrollment_group_id=e.id if e.kind is EnrollmentKind.GROUP else None,
-            assigned_hub=outcome.hub,
-            device_id=_device_id(e, op.registration_id),
-            substatus=outcome.substatus.value,
-            payload=decision.payload,
-            attestation_type=match.attestation_type,
-            initial_twin=twin,
-            certificate_info=match.certificate_info,
-            signing_certificate_info=match.signing_certificate_info,
-        )
-        return replace(op, status=OperationStatus.ASSIGNED, updated=now, state=state)
-
-    def _failed(
-        self,
-        op: RegistrationOperation,
-        match: _Match,
-        prior: RegistrationState | None,
-        error: RegistrationError,
-        now: datetime,
-        status: RegistrationStatus = RegistrationStatus.FAILED,
-    ) -> RegistrationOperation:
-        e = match.enrollment
-        state = RegistrationState(
-            registration_id=op.registration_id,
-            status=status.value,
-            created=prior.created if prior else now,
-            updated=now,
-            etag=new_etag(),
-            enrollment_group_id=e.id if e.kind is EnrollmentKind.GROUP else None,
-            failure=error.failure,
-            error_message=error.message,
-            attestation_type=match.attestation_type,
-            certificate_info=match.certificate_info,
-            signing_certificate_info=match.signing_certificate_info,
-        )
-        return replace(op, status=OperationStatus.FAILED, updated=now, state=state)
+                await repo.put_state(conn, done.state, match.group_key if match else None)
 
     # -- authentication ---------------------------------------------------------------------
 
-    async def _authenticate(self, id_scope: str, registration_id: str, credentials: Credentials) -> _Match:
+    async def _authenticate(
+        self, id_scope: str, registration_id: str, credentials: Credentials
+    ) -> EnrollmentMatch:
         async with self.db.read() as conn:
             return await self._authenticate_in(conn, id_scope, registration_id, credentials)
 
     async def _authenticate_in(
         self, conn: AsyncConnection, id_scope: str, registration_id: str, credentials: Credentials
-    ) -> _Match:
+    ) -> EnrollmentMatch:
         """A SAS token when one is sent, else the TLS client certificate chain.
 
         Each attestation type only answers two questions (does the individual enrollment's
@@ -478,9 +376,9 @@ class RegistrationService:
 async def _apply_precedence(
     registration_id: str,
     individual: Enrollment | None,
-    own: _Match | None,
+    own: EnrollmentMatch | None,
     groups: Callable[[], Awaitable[_GroupSearch]],
-) -> _Match:
+) -> EnrollmentMatch:
     """Attestation precedence, decided here and nowhere else (docs/devices.md).
 
     If an individual enrollment exists for the registration id, it alone decides: its credential
@@ -512,16 +410,16 @@ async def _apply_precedence(
 class _GroupSearch:
     """The group that accepted a credential, if any; ``candidates``: groups of that attestation type."""
 
-    match: _Match | None
+    match: EnrollmentMatch | None
     candidates: int
     refusal: str
 
 
 def _own_symmetric(
     individual: Enrollment | None, token: SasToken, registration_id: str, at: float
-) -> _Match | None:
+) -> EnrollmentMatch | None:
     if individual is not None and _signed_by(token, _keys(individual, registration_id), at):
-        return _Match(individual, AttestationType.SYMMETRIC_KEY.value)
+        return EnrollmentMatch(individual, AttestationType.SYMMETRIC_KEY.value)
     return None
 
 
@@ -531,19 +429,19 @@ async def _group_symmetric(
     """The first group, in id order, whose derived key signed the token."""
     async for group in _groups(conn):
         if _signed_by(token, _keys(group, registration_id), at):
-            return _GroupSearch(_Match(group, AttestationType.SYMMETRIC_KEY.value), 1, "")
+            return _GroupSearch(EnrollmentMatch(group, AttestationType.SYMMETRIC_KEY.value), 1, "")
     # A wrong key for an unknown registration id is "not found", as it always was in DPS.
     return _GroupSearch(None, 0, "SharedAccessSignature signature does not match")
 
 
-def _own_x509(individual: Enrollment | None, chain: PresentedChain) -> _Match | None:
+def _own_x509(individual: Enrollment | None, chain: PresentedChain) -> EnrollmentMatch | None:
     """The individual enrollment, if it holds this exact leaf."""
     x = individual.attestation.x509 if individual is not None else None
     if individual is None or x is None:
         return None
     if leaf_matches(chain, [x.client_primary, x.client_secondary]) is None:
         return None
-    return _Match(individual, AttestationType.X509.value, certificate_info=chain.leaf_info)
+    return EnrollmentMatch(individual, AttestationType.X509.value, certificate_info=chain.leaf_info)
 
 
 async def _group_x509(conn: AsyncConnection, chain: PresentedChain, now: datetime) -> _GroupSearch:
@@ -563,7 +461,7 @@ async def _group_x509(conn: AsyncConnection, chain: PresentedChain, now: datetim
     if best is None:
         return _GroupSearch(None, x509_groups, refusal)
     return _GroupSearch(
-        _Match(best[1], AttestationType.X509.value, chain.leaf_info, best[2]), x509_groups, ""
+        EnrollmentMatch(best[1], AttestationType.X509.value, chain.leaf_info, best[2]), x509_groups, ""
     )
 
 
@@ -614,46 +512,26 @@ def _signed_by(token: SasToken, keys: list[str], now: float) -> bool:
     return True
 
 
+def _allocated(
+    op: RegistrationOperation,
+    match: EnrollmentMatch,
+    prior: RegistrationState | None,
+    policy: AllocationPolicy,
+    linked: Sequence[LinkedHub],
+    region: str | None,
+    now: datetime,
+) -> RegistrationOperation:
+    """The finished operation for a policy decided in the register call (or a disabled enrollment)."""
+    if not match.enrollment.provisioning_enabled:
+        return disabled(op, match, prior, now)
+    try:
+        hub = choose_hub(policy, match.enrollment, match.enrollment.id, linked, client_region=region)
+    except AllocationFailed as exc:
+        error = RegistrationError(RegistrationFailure.NO_HUB, exc.message)
+        return failed(op, match, prior, error, now)
+    return assigned(op, match, prior, AllocationDecision(hub.host_name), now)
+
+
 def _new_operation_id() -> str:
     # Letters, digits, '.' and '-' only: the id travels in paths and MQTT topics.
     return f"4.{secrets.token_hex(8)}.{secrets.token_hex(16)}"
-
-
-def _device_id(e: Enrollment, registration_id: str) -> str:
-    """An individual enrollment's deviceId if it names one, else the registration id."""
-    if e.kind is EnrollmentKind.INDIVIDUAL and e.device_id:
-        return e.device_id
-    return registration_id
-
-
-def _hub_of(state: RegistrationState | None) -> str | None:
-    return (
-        state.assigned_hub
-        if state is not None and state.status == RegistrationStatus.ASSIGNED.value
-        else None
-    )
-
-
-def _device_of(state: RegistrationState | None) -> str | None:
-    return (
-        state.device_id if state is not None and state.status == RegistrationStatus.ASSIGNED.value else None
-    )
-
-
-def _group_key(e: Enrollment) -> str | None:
-    return e.key if e.kind is EnrollmentKind.GROUP else None
-
-
-def _bare_failure(
-    op: RegistrationOperation, error: RegistrationError, now: datetime
-) -> RegistrationOperation:
-    state = RegistrationState(
-        registration_id=op.registration_id,
-        status=RegistrationStatus.FAILED.value,
-        created=now,
-        updated=now,
-        etag=new_etag(),
-        failure=error.failure,
-        error_message=error.message,
-    )
-    return replace(op, status=OperationStatus.FAILED, updated=now, state=state)

@@ -14,9 +14,10 @@ import httpx
 from provisiond.api import wirejson
 from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.domain.enrollments import EnrollmentKind
+from provisiond.domain.registration_results import AllocationDecision, RegistrationError
 from provisiond.domain.registrations import RegistrationFailure
 from provisiond.domain.webhooks import redact_webhook_url
-from provisiond.services.registration import AllocationDecision, CustomRequest, RegistrationError
+from provisiond.services.registration import CustomRequest
 
 __all__ = ["HttpWebhookAllocator", "allocation_request"]
 
