@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
         ctx = AppContext.build(settings, database, clock, allocator)
         app.state.ctx = ctx
         app.state.dps_service_auth = ServiceAuth(ctx)
-        await ctx.registrations.resume_pending()
+        await ctx.custom_allocations.resume_pending()
         worker = (
             asyncio.get_running_loop().create_task(ctx.worker.run()) if settings.in_process_worker else None
         )
@@ -58,7 +58,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-            ctx.registrations.cancel()
+            ctx.custom_allocations.cancel()
             await allocator.aclose()
             if db is None:
                 await database.dispose()

@@ -2,42 +2,32 @@
 
 A register call is answered at once with an operation. For hashed, static and geoLatency the
 result is decided in the same transaction that records the operation, so nothing is left pending.
-Custom allocation asks a webhook: the operation is committed as ``assigning``, the webhook call
-runs in the background, and the result is recorded with a conditional write (``WHERE status =
-'assigning'``), so however often the webhook is called (a retry, a restart that resumes pending
-operations, two processes) the registration result is recorded exactly once.
+For custom allocation the operation is committed ``assigning`` and a webhook decides in the
+background (``services/custom_allocation.py``). Which enrollment a device is, is decided in
+``services/device_auth.py``; the registration state is built in ``domain/registration_results.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from provisiond.domain.allocation import AllocationFailed, LinkedHub, candidates, choose_hub, region_of
+from provisiond.domain.allocation import AllocationFailed, LinkedHub, choose_hub, region_of
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.enrollments import (
-    AllocationPolicy,
-    Enrollment,
-    EnrollmentKind,
-)
+from provisiond.domain.enrollments import AllocationPolicy
 from provisiond.domain.ids import id_key
 from provisiond.domain.registration_results import (
     AllocationDecision,
     EnrollmentMatch,
     RegistrationError,
     assigned,
-    current_device_id,
-    current_hub,
     disabled,
     failed,
-    failed_without_enrollment,
 )
 from provisiond.domain.registrations import (
     OperationStatus,
@@ -45,59 +35,35 @@ from provisiond.domain.registrations import (
     RegistrationOperation,
     RegistrationState,
 )
-from provisiond.domain.webhooks import check_webhook_url
-from provisiond.errors import InvalidInput, Throttled
+from provisiond.errors import Throttled
+from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
-from provisiond.store import enrollments as enrollment_repo
 from provisiond.store import hubs as hub_repo
 from provisiond.store import registrations as repo
 from provisiond.store.db import Database
 
-__all__ = ["CustomAllocator", "CustomRequest", "RegistrationService", "RegistrationSettings"]
+__all__ = ["RegistrationService", "RegistrationSettings"]
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CustomRequest:
-    """What a custom-allocation webhook is told."""
-
-    enrollment: Enrollment
-    registration_id: str
-    linked_hubs: list[str]
-    current_hub: str | None
-    current_device_id: str | None
-    payload: Any
-    attestation_type: str
-
-
-class CustomAllocator(Protocol):
-    """Calls the enrollment's webhook; raises ``RegistrationError`` for any failure."""
-
-    async def __call__(self, request: CustomRequest, time_limit: float) -> AllocationDecision: ...
+_POLL_GRACE = timedelta(milliseconds=100)  # timers fire a little early; not a reason to throttle
 
 
 @dataclass(frozen=True, slots=True)
 class RegistrationSettings:
     retry_after: int = 1
-    webhook_timeout: float = 10.0
-    webhook_allowlist: tuple[str, ...] = ()
-    webhook_allow_http: bool = False
 
 
 @dataclass
 class RegistrationService:
+    """The device calls: register, poll the operation, look up the status, authenticate (MQTT)."""
+
     db: Database
-    allocator: CustomAllocator
+    custom_allocations: CustomAllocations
     settings: RegistrationSettings = field(default_factory=RegistrationSettings)
     clock: Clock = utc_now
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _auth: DeviceAuthenticator = field(init=False)
 
     def __post_init__(self) -> None:
         self._auth = DeviceAuthenticator(self.clock)
-
-    # -- device calls -----------------------------------------------------------------------
 
     async def register(
         self,
@@ -117,10 +83,10 @@ class RegistrationService:
         async with self.db.write() as conn:
             match = await self._auth.authenticate(conn, id_scope, registration_id, credentials)
             payload = read_payload()
-            pending = await self._start(conn, match, registration_id, payload, client_ip)
-        if pending.status is OperationStatus.ASSIGNING:
-            self._spawn(pending)
-        return pending
+            started = await self._start(conn, match, registration_id, payload, client_ip)
+        if started.status is OperationStatus.ASSIGNING:
+            self.custom_allocations.spawn(started)
+        return started
 
     async def _start(
         self,
@@ -149,16 +115,9 @@ class RegistrationService:
         prior = await repo.get_state(conn, id_key(registration_id))
         policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
         if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
-            pending = replace(
-                op,
-                context={
-                    **op.context,
-                    "current_hub": current_hub(prior),
-                    "current_device_id": current_device_id(prior),
-                },
-            )
-            await repo.insert_operation(conn, pending)
-            return pending
+            started = pending(op, prior)
+            await repo.insert_operation(conn, started)
+            return started
         linked = await hub_repo.list_hubs(conn)
         region = (
             region_of(client_ip, await hub_repo.list_regions(conn))
@@ -205,94 +164,6 @@ class RegistrationService:
         if state is None:
             raise UnknownRegistration(f"{registration_id!r} has not registered")
         return state
-
-    # -- pending custom allocations ---------------------------------------------------------
-
-    async def resume_pending(self) -> int:
-        """Restart the webhook calls of operations left ``assigning`` (e.g. by a restart)."""
-        async with self.db.read() as conn:
-            pending = await repo.pending_operations(conn)
-        for op in pending:
-            self._spawn(op)
-        return len(pending)
-
-    async def drain(self) -> None:
-        """Wait for running webhook calls (tests, orderly shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def cancel(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-
-    def _spawn(self, op: RegistrationOperation) -> None:
-        task = asyncio.get_running_loop().create_task(self._finish_custom(op))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _finish_custom(self, op: RegistrationOperation) -> None:
-        try:
-            await self._run_custom(op)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug must not leave the operation pending forever in this process
-            log.exception("custom allocation of operation %s failed unexpectedly", op.operation_id)
-
-    async def _run_custom(self, op: RegistrationOperation) -> None:
-        ctx = op.context
-        async with self.db.read() as conn:
-            enrollment = await enrollment_repo.get_enrollment(
-                conn, EnrollmentKind(ctx["kind"]), id_key(ctx["enrollment"])
-            )
-            linked = await hub_repo.list_hubs(conn)
-            prior = await repo.get_state(conn, id_key(op.registration_id))
-        match = EnrollmentMatch(enrollment, ctx["attestation"]) if enrollment else None
-        try:
-            if match is None:
-                raise RegistrationError(
-                    RegistrationFailure.CUSTOM_FAILED,
-                    "the enrollment was deleted while the registration was assigning",
-                )
-            custom = match.enrollment.custom_allocation
-            if custom is None:
-                raise RegistrationError(
-                    RegistrationFailure.CUSTOM_FAILED, "the enrollment has no customAllocationDefinition"
-                )
-            try:
-                check_webhook_url(
-                    custom.webhook_url, self.settings.webhook_allowlist, self.settings.webhook_allow_http
-                )
-            except InvalidInput as exc:
-                raise RegistrationError(RegistrationFailure.CUSTOM_FAILED, exc.message) from exc
-            pool = candidates(match.enrollment, linked)
-            current = ctx.get("current_hub")
-            if current and not match.enrollment.update_hub_assignment:
-                pool = [hub for hub in pool if hub.host_name.lower() == current.lower()] or pool
-            request = CustomRequest(
-                enrollment=match.enrollment,
-                registration_id=op.registration_id,
-                linked_hubs=[hub.host_name for hub in pool],
-                current_hub=current,
-                current_device_id=ctx.get("current_device_id"),
-                payload=ctx.get("payload"),
-                attestation_type=ctx["attestation"],
-            )
-            decision = await self.allocator(request, self.settings.webhook_timeout)
-            if decision.hub.lower() not in {hub.host_name.lower() for hub in pool}:
-                raise RegistrationError(
-                    RegistrationFailure.CUSTOM_FAILED,
-                    f"the webhook chose {decision.hub!r}, which is not one of linkedHubs",
-                )
-            done = assigned(op, match, prior, decision, self.clock())
-        except RegistrationError as exc:
-            now = self.clock()
-            done = failed(op, match, prior, exc, now) if match else failed_without_enrollment(op, exc, now)
-        async with self.db.write() as conn:
-            if await repo.finish_operation(conn, done) and done.state is not None:
-                await repo.put_state(conn, done.state, match.group_key if match else None)
-
-
-_POLL_GRACE = timedelta(milliseconds=100)  # timers fire a little early; not a reason to throttle
 
 
 def _allocated(

@@ -17,7 +17,7 @@ from provisiond.domain.enrollments import EnrollmentKind
 from provisiond.domain.registration_results import AllocationDecision, RegistrationError
 from provisiond.domain.registrations import RegistrationFailure
 from provisiond.domain.webhooks import redact_webhook_url
-from provisiond.services.registration import CustomRequest
+from provisiond.services.custom_allocation import CustomRequest
 
 __all__ = ["HttpWebhookAllocator", "allocation_request"]
 
