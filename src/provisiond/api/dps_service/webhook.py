@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from provisiond.api import wirejson
+from provisiond import wirejson
 from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.domain.enrollments import EnrollmentKind
 from provisiond.domain.registration_results import AllocationDecision, RegistrationError
