@@ -49,6 +49,9 @@ _POLL_GRACE = timedelta(milliseconds=100)  # timers fire a little early; not a r
 
 @dataclass(frozen=True, slots=True)
 class RegistrationSettings:
+    """Operator settings of the device calls: ``retry_after`` is the wait, in seconds, a device is
+    told before it polls (and the throttle of an earlier poll)."""
+
     retry_after: int = 1
 
 
