@@ -1,6 +1,6 @@
 """Hostile bodies and parameters against a real server: every dialect answers its own 4xx, never a 500.
 
-The parser limits (api/wirejson.py) are shared: nesting deeper than 64, NaN, Infinity and numbers
+The parser limits (wirejson.py) are shared: nesting deeper than 64, NaN, Infinity and numbers
 that overflow a double are invalid JSON. Each dialect renders the refusal in its own error format
 (docs/errors.md), which each case checks, so a refusal in the wrong format fails too. The server log
 must show no traceback afterwards.

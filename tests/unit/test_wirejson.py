@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provisiond.api.wirejson import MAX_DEPTH, MalformedJson, decode, too_deep
+from provisiond.wirejson import MAX_DEPTH, MalformedJson, decode, too_deep
 
 
 def depth(value: Any) -> int:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond import __version__
+from provisiond.adapters.allocation_webhook import HttpWebhookAllocator
 from provisiond.api import bench
 from provisiond.api.client_certs import ClientCertificateMiddleware
 from provisiond.api.context import AppContext
@@ -21,9 +22,9 @@ from provisiond.api.dps_device.routes import router as dps_device_router
 from provisiond.api.dps_device.routing import DevicePathMiddleware, is_dps_device_path
 from provisiond.api.dps_service import errors as dps_codes
 from provisiond.api.dps_service.auth import ServiceAuth
+from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.api.dps_service.routes import router as dps_service_router
 from provisiond.api.dps_service.routing import DpsPathMiddleware, is_dps_service_path
-from provisiond.api.dps_service.webhook import HttpWebhookAllocator
 from provisiond.api.http import json_response
 from provisiond.api.metrics import router as metrics_router
 from provisiond.api.reseller import routes as reseller
@@ -43,11 +44,11 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = db or await open_database(settings, migrate_schema=False)
-        allocator = HttpWebhookAllocator()
+        allocator = HttpWebhookAllocator(enrollment_out)  # the webhook is shown the service API's JSON
         ctx = AppContext.build(settings, database, clock, allocator)
         app.state.ctx = ctx
         app.state.dps_service_auth = ServiceAuth(ctx)
-        await ctx.registrations.resume_pending()
+        await ctx.custom_allocations.resume_pending()
         worker = (
             asyncio.get_running_loop().create_task(ctx.worker.run()) if settings.in_process_worker else None
         )
@@ -58,7 +59,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | Non
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
-            ctx.registrations.cancel()
+            ctx.custom_allocations.cancel()
             await allocator.aclose()
             if db is None:
                 await database.dispose()

@@ -9,11 +9,12 @@ from starlette.requests import Request
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock
 from provisiond.services.claims import ClaimsService
+from provisiond.services.custom_allocation import CustomAllocations, CustomAllocator
 from provisiond.services.enrollments import EnrollmentService, WebhookRules
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
-from provisiond.services.registration import CustomAllocator, RegistrationService, RegistrationSettings
-from provisiond.services.registrations import RegistrationStateService
+from provisiond.services.registration import RegistrationService, RegistrationSettings
+from provisiond.services.registration_states import RegistrationStateService
 from provisiond.services.sphere import SphereService
 from provisiond.services.worker import CrashPoint, OperationWorker
 from provisiond.store.db import Database
@@ -31,6 +32,7 @@ class AppContext:
     registration_states: RegistrationStateService
     hubs: HubService
     registrations: RegistrationService
+    custom_allocations: CustomAllocations
     claims: ClaimsService
     sphere: SphereService
     worker: OperationWorker
@@ -45,12 +47,8 @@ class AppContext:
             crash=CrashPoint.parse(settings.test_crash_point),
         )
         rules = WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http)
-        registration_settings = RegistrationSettings(
-            retry_after=settings.registration_retry_after,
-            webhook_timeout=settings.webhook_timeout,
-            webhook_allowlist=rules.allowlist,
-            webhook_allow_http=rules.allow_http,
-        )
+        custom_allocations = CustomAllocations(db, allocator, rules, settings.webhook_timeout, clock)
+        registration_settings = RegistrationSettings(retry_after=settings.registration_retry_after)
         return cls(
             settings=settings,
             db=db,
@@ -59,7 +57,8 @@ class AppContext:
             enrollments=EnrollmentService(db, clock, rules),
             registration_states=RegistrationStateService(db),
             hubs=HubService(db),
-            registrations=RegistrationService(db, allocator, registration_settings, clock),
+            registrations=RegistrationService(db, custom_allocations, registration_settings, clock),
+            custom_allocations=custom_allocations,
             claims=ClaimsService(db, clock, wake=worker.wake),
             sphere=SphereService(db, clock, wake=worker.wake),
             worker=worker,

@@ -1,7 +1,8 @@
 """The DPS error body, shared by DPS's two dialects (service API and device API).
 
 Both dialects answer failures with ProvisioningServiceErrorDetails; each keeps its own table of
-which failure gets which code (``dps_service/errors.py``, ``dps_device/errors.py``).
+which failure gets which code (``dps_service/errors.py``, ``dps_device/errors.py``). The codes of
+a failed registration are here, in one table, because both dialects show a registration state.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import Response
 
 from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone, json_response
 from provisiond.domain.certificates import CertificateInfo
+from provisiond.domain.registrations import RegistrationFailure
 from provisiond.errors import ProvisiondError
 from provisiond.jsontext import dumps
 
@@ -32,6 +34,7 @@ __all__ = [
     "check_api_version",
     "dps_error_body",
     "dps_route_class",
+    "registration_error_code",
     "render_dps_error",
     "timestamp",
 ]
@@ -42,6 +45,17 @@ MALFORMED_JSON = 400001
 API_VERSION = 400002
 BODY_TOO_LARGE = 413000
 INTERNAL = 500000
+
+# The errorCode of each failure a registration state records (docs/errors.md, "Codes inside a
+# failed registration"), shown by the device API's registrationState and the service API's
+# DeviceRegistrationState alike.
+_REGISTRATION_ERROR_CODES = {
+    RegistrationFailure.DISABLED: 401006,
+    RegistrationFailure.NO_HUB: 400206,
+    RegistrationFailure.CUSTOM_FAILED: 400207,
+    RegistrationFailure.CUSTOM_NO_HUB: 400208,
+    RegistrationFailure.CUSTOM_UNAUTHORIZED: 400209,
+}
 
 
 # Every api-version an official SDK sends; the wire format is the same for all of them.
@@ -86,6 +100,11 @@ def certificate_info_out(i: CertificateInfo) -> dict[str, Any]:
         "serialNumber": i.serial_number,
         "version": i.version,
     }
+
+
+def registration_error_code(failure: RegistrationFailure | None) -> int | None:
+    """The ``errorCode`` a registration state shows for its failure (``None``: it did not fail)."""
+    return _REGISTRATION_ERROR_CODES[failure] if failure is not None else None
 
 
 def check_api_version(request: Request) -> None:

@@ -9,7 +9,7 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from provisiond.api.wirejson import MalformedJson, decode
+from provisiond.wirejson import MalformedJson, decode
 
 __all__ = [
     "BodyTooLarge",

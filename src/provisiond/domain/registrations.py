@@ -1,15 +1,25 @@
-"""Device registration states, as the service API shows them."""
+"""Device registrations: each register call's operation and the device's latest state.
+
+A failed registration records why as a ``RegistrationFailure`` kind; the numbers each API shows
+for a kind (DPS's six-digit errorCodes) belong to the dialects that show them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum, auto
 from typing import Any
 
 from provisiond.domain.certificates import CertificateInfo
 
-__all__ = ["OperationStatus", "RegistrationOperation", "RegistrationState", "RegistrationStatus"]
+__all__ = [
+    "OperationStatus",
+    "RegistrationFailure",
+    "RegistrationOperation",
+    "RegistrationState",
+    "RegistrationStatus",
+]
 
 
 class RegistrationStatus(StrEnum):
@@ -26,12 +36,25 @@ class OperationStatus(StrEnum):
     FAILED = "failed"
 
 
+class RegistrationFailure(Enum):
+    """Why a registration ended ``failed`` (or ``disabled``); the message says the particulars.
+
+    Not a StrEnum: no wire or storage format spells a kind, each maps it with its own table.
+    """
+
+    DISABLED = auto()  # the enrollment (or the group) is disabled
+    NO_HUB = auto()  # no linked hub could be chosen for a hashed, static or geoLatency policy
+    CUSTOM_FAILED = auto()  # the custom-allocation webhook could not decide (or was not allowed)
+    CUSTOM_NO_HUB = auto()  # the webhook answered without naming a hub
+    CUSTOM_UNAUTHORIZED = auto()  # the webhook refused the call (401)
+
+
 @dataclass(frozen=True, slots=True)
 class RegistrationState:
     """The outcome of a device's latest registration.
 
     ``enrollment_group_id`` is set when the device registered through a group, so the state
-    can be listed per group.
+    can be listed per group. ``failure`` and ``error_message`` say why a registration failed.
     """
 
     registration_id: str
@@ -43,7 +66,7 @@ class RegistrationState:
     assigned_hub: str | None = None
     device_id: str | None = None
     substatus: str | None = None
-    error_code: int | None = None
+    failure: RegistrationFailure | None = None
     error_message: str | None = None
     payload: dict[str, Any] | None = None
     attestation_type: str | None = None

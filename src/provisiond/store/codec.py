@@ -22,7 +22,12 @@ from provisiond.domain.enrollments import (
     TpmAttestation,
     X509Attestation,
 )
-from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
+from provisiond.domain.registrations import (
+    OperationStatus,
+    RegistrationFailure,
+    RegistrationOperation,
+    RegistrationState,
+)
 from provisiond.jsontext import dumps, loads
 from provisiond.store.keyring import Keyring, key_id_of
 
@@ -187,6 +192,19 @@ def load_enrollment(
     )
 
 
+# A failure kind is stored as the number in ``error_code`` that rows have always held (DPS's
+# errorCode, which states once carried). These numbers are a storage format now, apart from
+# any wire table: never renumber them, or older rows would read as another failure.
+_FAILURE_NUMBERS = {
+    RegistrationFailure.DISABLED: 401006,
+    RegistrationFailure.NO_HUB: 400206,
+    RegistrationFailure.CUSTOM_FAILED: 400207,
+    RegistrationFailure.CUSTOM_NO_HUB: 400208,
+    RegistrationFailure.CUSTOM_UNAUTHORIZED: 400209,
+}
+_FAILURES = {number: failure for failure, number in _FAILURE_NUMBERS.items()}
+
+
 def dump_state(s: RegistrationState) -> str:
     doc = {
         "registration_id": s.registration_id,
@@ -195,7 +213,7 @@ def dump_state(s: RegistrationState) -> str:
         "assigned_hub": s.assigned_hub,
         "device_id": s.device_id,
         "substatus": s.substatus,
-        "error_code": s.error_code,
+        "error_code": _FAILURE_NUMBERS[s.failure] if s.failure is not None else None,
         "error_message": s.error_message,
         "payload": s.payload,
         "attestation_type": s.attestation_type,
@@ -218,7 +236,9 @@ def _state_from_doc(
         "certificate_info": _load_cert_info(doc.get("certificate_info")),
         "signing_certificate_info": _load_cert_info(doc.get("signing_certificate_info")),
     }
-    return RegistrationState(created=created, updated=updated, etag=etag, **doc)
+    number = doc.pop("error_code", None)
+    failure = _FAILURES[number] if number is not None else None
+    return RegistrationState(created=created, updated=updated, etag=etag, failure=failure, **doc)
 
 
 def dump_operation(op: RegistrationOperation) -> str:

@@ -62,7 +62,7 @@ class Device:
                 result: dict[str, Any] = r.json()
                 return result
             assert r.status_code == 202, r.text
-            await self.api.ctx.registrations.drain()
+            await self.api.ctx.custom_allocations.drain()
         raise AssertionError("registration never finished")
 
 

@@ -211,8 +211,8 @@ async def test_pending_custom_allocation_finishes_after_a_restart_and_is_recorde
     webhook.answer(200, {"iotHubHostName": "hub-a.example"}, delay=1.0)
     device = Device(dps, "dev-1", KEY)
     op = (await device.register()).json()["operationId"]
-    dps.ctx.registrations.cancel()  # the process "dies" while the webhook call is in flight
-    await dps.ctx.registrations.drain()
+    dps.ctx.custom_allocations.cancel()  # the process "dies" while the webhook call is in flight
+    await dps.ctx.custom_allocations.drain()
     async with dps.db.read() as conn:
         pending = await registrations_repo.get_operation(conn, op)
     assert pending is not None and pending.status.value == "assigning"
@@ -220,13 +220,13 @@ async def test_pending_custom_allocation_finishes_after_a_restart_and_is_recorde
     assert (await device.poll(op)).json()["status"] == "assigning"
     webhook.answer(200, {"iotHubHostName": "hub-b.example"})
     async with running_app(dps.db, dps.init.data_dir, dps.clock) as restarted:
-        await restarted.ctx.registrations.drain()  # the restart resumed the pending operation
+        await restarted.ctx.custom_allocations.drain()  # the restart resumed the pending operation
         restarted.clock.advance(1)
         r = await Device(restarted, "dev-1", KEY).poll(op)
         assert r.status_code == 200 and r.json()["registrationState"]["assignedHub"] == "hub-b.example"
         # A late finisher of the same operation (the first call, had it survived) is not recorded.
         webhook.answer(200, {"iotHubHostName": "hub-a.example"})
-        await restarted.ctx.registrations._finish_custom(pending)
+        await restarted.ctx.custom_allocations.finish(pending)
         assert webhook.requests[-1]["deviceRuntimeContext"]["registrationId"] == "dev-1"
         dps.clock.advance(1)
         again = await Device(restarted, "dev-1", KEY).poll(op)

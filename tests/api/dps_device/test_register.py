@@ -235,6 +235,15 @@ async def test_no_linked_hub_fails_the_registration(dps: DpsApi) -> None:
     assert result["status"] == "failed" and result["registrationState"]["errorCode"] == 400206
 
 
+async def test_both_dps_apis_show_a_failed_registration_with_the_same_error_code(dps: DpsApi) -> None:
+    """The device sees the code in its registrationState; an operator sees it in the state's GET."""
+    await enroll(dps, "dev-1")
+    device_view = (await Device(dps, "dev-1", KEY).run())["registrationState"]
+    service_view = (await dps.call("GET", "/registrations/dev-1")).json()
+    assert device_view["errorCode"] == service_view["errorCode"] == 400206
+    assert device_view["errorMessage"] == service_view["errorMessage"]
+
+
 async def test_bad_register_bodies_and_api_versions(dps: DpsApi, hubs: list[str]) -> None:
     await enroll(dps, "dev-1")
     device = Device(dps, "dev-1", KEY)

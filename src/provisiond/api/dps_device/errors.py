@@ -11,7 +11,7 @@ from provisiond.errors import (
     Throttled,
     Unauthorized,
 )
-from provisiond.services.registration import UnknownIdScope, UnknownRegistration
+from provisiond.services.device_auth import UnknownIdScope, UnknownRegistration
 
 __all__ = ["ID_SCOPE_NOT_FOUND", "REGISTRATION_NOT_FOUND", "device_error_for"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisiond.api.dps_common import certificate_info_out, timestamp
+from provisiond.api.dps_common import certificate_info_out, registration_error_code, timestamp
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 from provisiond.errors import InvalidInput
 
@@ -30,8 +30,8 @@ def registration_state_out(s: RegistrationState) -> dict[str, Any]:
         out["deviceId"] = s.device_id
     if s.substatus is not None:
         out["substatus"] = s.substatus
-    if s.error_code is not None:
-        out["errorCode"] = s.error_code
+    if s.failure is not None:
+        out["errorCode"] = registration_error_code(s.failure)
         out["errorMessage"] = s.error_message
     out["lastUpdatedDateTimeUtc"] = timestamp(s.updated)
     out["etag"] = s.etag

@@ -20,7 +20,7 @@ from provisiond.api.dps_device.mapping import (
 from provisiond.api.dps_device.mqtt.transports import serve_websocket
 from provisiond.api.dps_device.routing import DeviceRoute
 from provisiond.api.http import json_response, parse_json, read_body
-from provisiond.services.registration import Credentials
+from provisiond.services.device_auth import Credentials
 
 __all__ = ["MAX_BODY", "router"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from provisiond.api.dps_common import certificate_info_out, timestamp
+from provisiond.api.dps_common import certificate_info_out, registration_error_code, timestamp
 from provisiond.api.dps_service.schemas import (
     AttestationIn,
     CertificatesIn,
@@ -227,7 +227,7 @@ def state_out(s: RegistrationState) -> dict[str, Any]:
         ("assignedHub", s.assigned_hub),
         ("deviceId", s.device_id),
         ("substatus", s.substatus),
-        ("errorCode", s.error_code),
+        ("errorCode", registration_error_code(s.failure)),
         ("errorMessage", s.error_message),
         ("payload", s.payload),
     ):

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api import wirejson
+from provisiond import wirejson
 from provisiond.api.context import AppContext, context
 from provisiond.api.http import read_body
 from provisiond.api.reseller import schemas as wire

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from provisiond.api import wirejson
+from provisiond import wirejson
 
 __all__ = [
     "MAX_INT64",

@@ -38,12 +38,8 @@ from provisiond.api.dps_device.mqtt.codec import (
 )
 from provisiond.api.http import parse_json
 from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
-from provisiond.services.registration import (
-    Credentials,
-    RegistrationService,
-    UnknownIdScope,
-    UnknownRegistration,
-)
+from provisiond.services.device_auth import Credentials, UnknownIdScope, UnknownRegistration
+from provisiond.services.registration import RegistrationService
 
 __all__ = ["MAX_KEEPALIVE", "MAX_PACKET", "MqttSession", "idle_limit", "open_sessions"]
 

@@ -1,5 +1,8 @@
 """The one JSON decoder for every request body, HTTP or MQTT, in every dialect.
 
+It lives outside ``api/`` because JSON from outside also comes back as answers: the custom
+allocation webhook's answer is parsed with the same limits.
+
 A request body is hostile until parsed, so the limits are applied here, once, before any dialect
 sees a value:
 

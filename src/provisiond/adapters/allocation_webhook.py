@@ -1,36 +1,37 @@
 """The custom-allocation webhook call: DPS's AllocationRequest out, AllocationResponse back.
 
-The request embeds the enrollment in the service API's JSON, sanitised as DPS does it: the
-attestation without keys and the webhook URL with its query (a function key) masked.
+This implements the ``CustomAllocator`` port of ``services/custom_allocation.py``. The request
+embeds the enrollment in the DPS service API's JSON, sanitised as DPS does it: the attestation
+without keys and the webhook URL with its query (a function key) masked. That JSON is the
+service dialect's to write, so the composition root hands its renderer in (``render_enrollment``)
+rather than this adapter importing a dialect.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from provisiond.api import wirejson
-from provisiond.api.dps_service.mapping import enrollment_out
-from provisiond.domain.enrollments import EnrollmentKind
+from provisiond import wirejson
+from provisiond.domain.enrollments import Enrollment, EnrollmentKind
+from provisiond.domain.registration_results import AllocationDecision, RegistrationError
+from provisiond.domain.registrations import RegistrationFailure
 from provisiond.domain.webhooks import redact_webhook_url
-from provisiond.services.registration import (
-    CUSTOM_FAILED,
-    CUSTOM_NO_HUB,
-    CUSTOM_UNAUTHORIZED,
-    AllocationDecision,
-    CustomRequest,
-    RegistrationError,
-)
+from provisiond.services.custom_allocation import CustomRequest
 
-__all__ = ["HttpWebhookAllocator", "allocation_request"]
+__all__ = ["HttpWebhookAllocator", "RenderEnrollment", "allocation_request"]
+
+RenderEnrollment = Callable[[Enrollment], dict[str, Any]]
+"""An enrollment as a new dict of the DPS service API's JSON (IndividualEnrollment or EnrollmentGroup)."""
 
 
-def allocation_request(request: CustomRequest) -> dict[str, Any]:
+def allocation_request(request: CustomRequest, render_enrollment: RenderEnrollment) -> dict[str, Any]:
     """The AllocationRequest body of WIRE.md §2b.1."""
     e = request.enrollment
-    enrollment = enrollment_out(e)
+    enrollment = render_enrollment(e)
     enrollment["attestation"] = {"type": e.attestation.type.value}
     if e.custom_allocation is not None:
         enrollment["customAllocationDefinition"]["webhookUrl"] = redact_webhook_url(
@@ -58,7 +59,8 @@ def _member(body: dict[str, Any], name: str) -> Any:
 class HttpWebhookAllocator:
     """POSTs the AllocationRequest with httpx; every failure becomes a RegistrationError."""
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, render_enrollment: RenderEnrollment, client: httpx.AsyncClient | None = None) -> None:
+        self._render_enrollment = render_enrollment
         self._client = client or httpx.AsyncClient(follow_redirects=False)
 
     async def aclose(self) -> None:
@@ -67,7 +69,7 @@ class HttpWebhookAllocator:
     async def __call__(self, request: CustomRequest, time_limit: float) -> AllocationDecision:
         custom = request.enrollment.custom_allocation
         assert custom is not None
-        body = json.dumps(allocation_request(request)).encode()
+        body = json.dumps(allocation_request(request, self._render_enrollment)).encode()
         headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json"}
         try:
             answer = await self._client.post(
@@ -75,27 +77,38 @@ class HttpWebhookAllocator:
             )
         except httpx.TimeoutException as exc:
             raise RegistrationError(
-                CUSTOM_FAILED, f"the allocation webhook did not answer within {time_limit:g} s"
+                RegistrationFailure.CUSTOM_FAILED,
+                f"the allocation webhook did not answer within {time_limit:g} s",
             ) from exc
         except httpx.HTTPError as exc:
             raise RegistrationError(
-                CUSTOM_FAILED, f"the allocation webhook could not be reached: {type(exc).__name__}"
+                RegistrationFailure.CUSTOM_FAILED,
+                f"the allocation webhook could not be reached: {type(exc).__name__}",
             ) from exc
         if answer.status_code == 401:
-            raise RegistrationError(CUSTOM_UNAUTHORIZED, "the allocation webhook answered 401 Unauthorized")
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_UNAUTHORIZED, "the allocation webhook answered 401 Unauthorized"
+            )
         if not 200 <= answer.status_code < 300:
             raise RegistrationError(
-                CUSTOM_FAILED, f"the allocation webhook answered HTTP {answer.status_code}"
+                RegistrationFailure.CUSTOM_FAILED,
+                f"the allocation webhook answered HTTP {answer.status_code}",
             )
         try:
             parsed = wirejson.decode(answer.content)  # whatever the Content-Type: some send text/plain
         except wirejson.MalformedJson as exc:
-            raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not JSON") from exc
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_FAILED, "the allocation webhook's answer is not JSON"
+            ) from exc
         if not isinstance(parsed, dict):
-            raise RegistrationError(CUSTOM_FAILED, "the allocation webhook's answer is not a JSON object")
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_FAILED, "the allocation webhook's answer is not a JSON object"
+            )
         hub = _member(parsed, "iotHubHostName")
         if not hub or not isinstance(hub, str):
-            raise RegistrationError(CUSTOM_NO_HUB, "the allocation webhook named no iotHubHostName")
+            raise RegistrationError(
+                RegistrationFailure.CUSTOM_NO_HUB, "the allocation webhook named no iotHubHostName"
+            )
         twin = _member(parsed, "initialTwin")
         return AllocationDecision(
             hub=hub, initial_twin=twin if isinstance(twin, dict) else None, payload=_member(parsed, "payload")
