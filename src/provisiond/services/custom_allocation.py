@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from provisiond.domain.allocation import LinkedHub, candidates
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind
@@ -27,10 +29,16 @@ from provisiond.domain.registration_results import (
     assigned,
     current_device_id,
     current_hub,
+    disabled,
     failed,
     failed_without_enrollment,
 )
-from provisiond.domain.registrations import RegistrationFailure, RegistrationOperation, RegistrationState
+from provisiond.domain.registrations import (
+    OperationStatus,
+    RegistrationFailure,
+    RegistrationOperation,
+    RegistrationState,
+)
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import InvalidInput
 from provisiond.services.enrollments import WebhookRules
@@ -141,8 +149,46 @@ class CustomAllocations:
             now = self.clock()
             done = failed(op, match, prior, exc, now) if match else failed_without_enrollment(op, exc, now)
         async with self.db.write() as conn:
+            if match is not None and done.status is OperationStatus.ASSIGNED:
+                done, match = await self._recheck(conn, op, match, prior, done)
             if await repo.finish_operation(conn, done) and done.state is not None:
                 await repo.put_state(conn, done.state, match.group_key if match else None)
+
+    async def _recheck(
+        self,
+        conn: AsyncConnection,
+        op: RegistrationOperation,
+        match: EnrollmentMatch,
+        prior: RegistrationState | None,
+        done: RegistrationOperation,
+    ) -> tuple[RegistrationOperation, EnrollmentMatch]:
+        """The webhook took time (or a restart came between): what the enrollments say now,
+        read in the transaction that records the result, still decides. A device disabled, or
+        disenrolled from its group by a disabled individual enrollment, meanwhile is not assigned."""
+        now = self.clock()
+        e = match.enrollment
+        if e.kind is EnrollmentKind.GROUP:
+            individual = await enrollment_repo.get_enrollment(
+                conn, EnrollmentKind.INDIVIDUAL, id_key(op.registration_id)
+            )
+            if individual is not None and not individual.provisioning_enabled:
+                mine = replace(match, enrollment=individual)
+                return disabled(op, mine, prior, now), mine
+            if individual is not None:
+                error = RegistrationError(
+                    RegistrationFailure.CUSTOM_FAILED,
+                    "an individual enrollment now decides for this registration id: register again",
+                )
+                return failed(op, match, prior, error, now), match
+        fresh = await enrollment_repo.get_enrollment(conn, e.kind, e.key)
+        if fresh is None:
+            error = RegistrationError(
+                RegistrationFailure.CUSTOM_FAILED, "the enrollment was deleted while the webhook answered"
+            )
+            return failed(op, match, prior, error, now), match
+        if not fresh.provisioning_enabled:
+            return disabled(op, match, prior, now), match
+        return done, match
 
     async def _ask(
         self, op: RegistrationOperation, match: EnrollmentMatch, linked: Sequence[LinkedHub]

@@ -233,3 +233,29 @@ async def test_pending_custom_allocation_finishes_after_a_restart_and_is_recorde
         assert again.json()["registrationState"]["assignedHub"] == "hub-b.example"
     state = (await dps.call("GET", "/registrations/dev-1")).json()
     assert state["assignedHub"] == "hub-b.example"
+
+
+@pytest.mark.parametrize("change", ["group disabled", "member disenrolled"])
+async def test_a_device_disabled_while_its_webhook_answers_is_not_assigned(
+    dps: DpsApi, hubs: list[str], webhook: Webhook, change: str
+) -> None:
+    """What the enrollments say when the result is recorded decides, not what they said when the
+    device registered: the webhook can take seconds, and a restart can come between."""
+    await enroll_group(dps, "grp", iotHubs=hubs, **custom(webhook.url))
+    webhook.answer(200, {"iotHubHostName": "hub-a.example"}, delay=0.5)
+    device = group_device(dps, "member-1")
+    r = await device.register()
+    assert r.status_code == 202 and r.json()["status"] == "assigning"
+    if change == "group disabled":
+        await enroll_group(dps, "grp", iotHubs=hubs, provisioningStatus="disabled", **custom(webhook.url))
+    else:
+        await enroll(
+            dps, "member-1", key="b3RoZXJrZXlvdGhlcmtleW90aGVya2V5b3RoZXJrZXk=", provisioningStatus="disabled"
+        )
+    await dps.ctx.custom_allocations.drain()
+    dps.clock.advance(2)
+    done = await device.poll(r.json()["operationId"])
+    assert done.status_code == 200, done.text
+    state = done.json()["registrationState"]
+    assert (state["status"], state["errorCode"], state.get("assignedHub")) == ("disabled", 401006, None)
+    assert len(webhook.requests) == 1  # it was asked; its answer was not used
