@@ -12,20 +12,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond.api.dps_device.mqtt.session import open_sessions
-from provisiond.api.dps_service.auth import ServiceAuth
-from provisiond.api.dps_service.routing import DpsRoute
+from provisiond.api.dps_service.auth import service_auth
+from provisiond.api.dps_service.errors import POLICY
+from provisiond.api.edge import Dialect
 from provisiond.domain.policies import Right
 
-__all__ = ["router"]
+__all__ = ["DIALECT", "router"]
 
 MQTT_CONNECTIONS = Gauge("provisiond_mqtt_connections", "MQTT connections open now (TLS and WebSocket)")
 MQTT_CONNECTIONS.set_function(lambda: len(open_sessions))
 
-router = APIRouter(route_class=DpsRoute)
+router = APIRouter(route_class=POLICY.route_class)
 
 
 @router.get("/metrics", name="metrics")
 async def metrics(request: Request) -> Response:
-    auth: ServiceAuth = request.app.state.dps_service_auth
-    await auth.authorize(request, Right.SERVICE_CONFIG)
+    await service_auth(request).authorize(request, Right.SERVICE_CONFIG)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+DIALECT = Dialect("metrics", (router,), POLICY)
