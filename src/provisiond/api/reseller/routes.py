@@ -16,7 +16,7 @@ from starlette.responses import Response
 from provisiond.api import wirejson
 from provisiond.api.context import AppContext, context
 from provisiond.api.edge import Dialect
-from provisiond.api.http import read_body
+from provisiond.api.http import bearer_token, read_body
 from provisiond.api.reseller import schemas as wire
 from provisiond.api.reseller.batches import (
     claim_item,
@@ -86,8 +86,7 @@ async def _begin(request: Request, kind: type[T]) -> tuple[AppContext, Partner, 
     makes the server read 32 MiB.
     """
     ctx = context(request)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    partner = await ctx.claims.authenticate(token.strip() if scheme.lower() == "bearer" else None)
+    partner = await ctx.claims.authenticate(bearer_token(request))
     body = await read_body(request, MAX_BODY)
     request_object: T = wirejson.decode(body if body.strip() else b"{}", kind)
     return ctx, partner, request_object
