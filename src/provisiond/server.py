@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from OpenSSL import SSL
 
+from provisiond import wiring
 from provisiond.api.app import create_app
 from provisiond.api.dps_device.mqtt.session import open_sessions
 from provisiond.api.dps_device.mqtt.transports import MqttProtocol
@@ -143,7 +144,7 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
     # certificate and keeps the chain for the application to judge.
     context = server_context(cert, key)
     limit = ConnectionLimit(settings.max_connections)  # one per process, for HTTPS and MQTT
-    app = create_app(settings)
+    app = create_app(settings, wiring.running(settings))
     config = uvicorn.Config(
         app,
         host=settings.host,

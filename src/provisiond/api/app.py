@@ -1,11 +1,14 @@
-"""``create_app(settings)``: the ASGI application with every dialect mounted."""
+"""``create_app(settings, services)``: the ASGI application with every registered dialect mounted.
+
+The app builds nothing itself: ``services`` comes from ``wiring.running`` and is entered for the
+app's lifespan, so the same app serves a real process (the server opens the database) and a
+test (which hands its own database in).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,41 +19,21 @@ from provisiond import __version__
 from provisiond.api.client_certs import ClientCertificateMiddleware
 from provisiond.api.context import AppContext
 from provisiond.api.dialects import DIALECTS
-from provisiond.api.dps_service.webhook import HttpWebhookAllocator
 from provisiond.api.edge import CanonicalPathMiddleware, owner_of
 from provisiond.api.http import json_response
 from provisiond.config import Settings
-from provisiond.domain.clock import Clock, utc_now
-from provisiond.services.secrets import open_database
-from provisiond.store.db import Database
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings, *, clock: Clock = utc_now, db: Database | None = None) -> FastAPI:
-    """Build the application; the database opens with the app's lifespan unless one is given."""
+def create_app(settings: Settings, services: AbstractAsyncContextManager[AppContext]) -> FastAPI:
+    """The application; ``services`` (``wiring.running(…)``) runs for as long as its lifespan."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = db or await open_database(settings, migrate_schema=False)
-        allocator = HttpWebhookAllocator()
-        ctx = AppContext.build(settings, database, clock, allocator)
-        app.state.ctx = ctx
-        await ctx.registrations.resume_pending()
-        worker = (
-            asyncio.get_running_loop().create_task(ctx.worker.run()) if settings.in_process_worker else None
-        )
-        try:
+        async with services as ctx:
+            app.state.ctx = ctx
             yield
-        finally:
-            if worker is not None:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
-            ctx.registrations.cancel()
-            await allocator.aclose()
-            if db is None:
-                await database.dispose()
 
     app = FastAPI(title="provisiond", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(ClientCertificateMiddleware, trusted_proxies=settings.trusted_proxies)
