@@ -49,7 +49,7 @@ def create_app(settings: Settings, services: AbstractAsyncContextManager[AppCont
     async def unrouted(request: Request, exc: StarletteHTTPException) -> Response:
         """Unknown paths and methods, answered in the format of the dialect the path belongs to."""
         owner = owner_of(dialects, request.url.path)
-        if owner is not None and owner.policy is not None:
+        if owner is not None:
             return owner.policy.answer_unrouted(exc.status_code)
         return json_response(
             {"error": {"code": exc.status_code, "message": str(exc.detail)}}, exc.status_code

@@ -146,7 +146,7 @@ class Dialect:
 
     name: str
     routers: tuple[APIRouter, ...]
-    policy: ErrorPolicy[Any] | None = None
+    policy: ErrorPolicy[Any]
     owns_path: Callable[[str], bool] = _owns_nothing
     pattern_paths: bool = False
     canonical_path: Callable[[str], str | None] | None = None
@@ -157,7 +157,7 @@ def owner_of(dialects: Sequence[Dialect], path: str) -> Dialect | None:
     """The dialect that answers for an unknown ``path``: fixed prefixes first, then patterns."""
     for pattern in (False, True):
         for dialect in dialects:
-            if dialect.pattern_paths is pattern and dialect.policy is not None and dialect.owns_path(path):
+            if dialect.pattern_paths is pattern and dialect.owns_path(path):
                 return dialect
     return None
 
@@ -165,9 +165,10 @@ def owner_of(dialects: Sequence[Dialect], path: str) -> Dialect | None:
 class CanonicalPathMiddleware:
     """Puts HTTP paths in each dialect's canonical form before the router sees them.
 
-    Clients differ in the case of fixed path segments and in trailing slashes (DPS's SDKs do);
-    the canonical forms of different dialects touch different segments, so the order in which
-    they are applied does not matter.
+    Clients differ in the case of fixed path segments and in trailing slashes (DPS's SDKs do).
+    Each canonical form is applied to the result of the one before; the two there are (DPS
+    service and device API) touch different segments, so their order does not matter
+    (tests/unit/test_edge.py checks it).
     """
 
     def __init__(self, app: ASGIApp, canonicalizers: Sequence[Callable[[str], str | None]]) -> None:
