@@ -19,6 +19,7 @@ from provisiond import __version__
 from provisiond.api.client_certs import ClientCertificateMiddleware
 from provisiond.api.context import AppContext
 from provisiond.api.dialects import DIALECTS
+from provisiond.api.dps_device.mqtt.session import MqttSession
 from provisiond.api.edge import CanonicalPathMiddleware, owner_of
 from provisiond.api.http import json_response
 from provisiond.config import Settings
@@ -26,8 +27,18 @@ from provisiond.config import Settings
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings, services: AbstractAsyncContextManager[AppContext]) -> FastAPI:
-    """The application; ``services`` (``wiring.running(…)``) runs for as long as its lifespan."""
+def create_app(
+    settings: Settings,
+    services: AbstractAsyncContextManager[AppContext],
+    *,
+    mqtt_sessions: set[MqttSession] | None = None,
+) -> FastAPI:
+    """The application; ``services`` (``wiring.running(…)``) runs for as long as its lifespan.
+
+    ``mqtt_sessions`` is the server's registry of open MQTT sessions, which MQTT over WebSocket
+    joins too; ``/metrics`` reads its size through ``app.state.mqtt_connections``.
+    """
+    sessions: set[MqttSession] = set() if mqtt_sessions is None else mqtt_sessions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,6 +47,8 @@ def create_app(settings: Settings, services: AbstractAsyncContextManager[AppCont
             yield
 
     app = FastAPI(title="provisiond", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.mqtt_sessions = sessions
+    app.state.mqtt_connections = lambda: len(sessions)
     app.add_middleware(ClientCertificateMiddleware, trusted_proxies=settings.trusted_proxies)
     dialects = [dialect for dialect in DIALECTS if dialect.enabled(settings)]
     canonicalizers = [d.canonical_path for d in dialects if d.canonical_path is not None]

@@ -88,7 +88,8 @@ async def status(id_scope: str, registration_id: str, request: Request) -> Respo
 @router.websocket("/$iothub/websocket")
 async def mqtt_over_websocket(websocket: WebSocket) -> None:
     """MQTT over WebSocket on the HTTPS port (subprotocol ``mqtt``)."""
-    await serve_websocket(websocket, websocket.app.state.ctx.registrations)
+    state = websocket.app.state
+    await serve_websocket(websocket, state.ctx.registrations, state.mqtt_sessions)
 
 
 # Its paths start with any segment (the id scope), so dialects with a fixed prefix come first.
