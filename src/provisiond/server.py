@@ -17,8 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 from OpenSSL import SSL
 
+from provisiond import wiring
 from provisiond.api.app import create_app
-from provisiond.api.dps_device.mqtt.session import open_sessions
+from provisiond.api.dps_device.mqtt.session import MqttSession
 from provisiond.api.dps_device.mqtt.transports import MqttProtocol
 from provisiond.config import Settings
 from provisiond.gc_tuning import tune_gc
@@ -34,7 +35,9 @@ log = logging.getLogger(__name__)
 class _Server(uvicorn.Server):
     """uvicorn's server plus the MQTT listener, opened once the app has started (its services
     exist then) and closed before the app shuts down. The MQTT port sits behind the same TLS
-    front as HTTPS: same certificate, same client-certificate handling, same connection limit."""
+    front as HTTPS: same certificate, same client-certificate handling, same connection limit.
+    ``sessions`` is the process's registry of open MQTT sessions (TLS and WebSocket alike), which
+    the app counts for ``/metrics`` and shutdown closes."""
 
     def __init__(
         self,
@@ -43,12 +46,14 @@ class _Server(uvicorn.Server):
         tls: SSL.Context,
         limit: ConnectionLimit,
         mqtt_port: int | None,
+        sessions: set[MqttSession],
     ) -> None:
         super().__init__(config)
         self._app = app
         self._tls = tls
         self._limit = limit
         self._mqtt_port = mqtt_port
+        self._sessions = sessions
         self._mqtt: asyncio.Server | None = None
         self.failed = False
 
@@ -65,7 +70,9 @@ class _Server(uvicorn.Server):
         registrations = lambda: self._app.state.ctx.registrations  # noqa: E731 - read per connection
         try:
             self._mqtt = await loop.create_server(
-                lambda: TlsProtocol(self._tls, lambda: MqttProtocol(registrations), self._limit),
+                lambda: TlsProtocol(
+                    self._tls, lambda: MqttProtocol(registrations, self._sessions), self._limit
+                ),
                 host=self.config.host,
                 port=self._mqtt_port,
                 backlog=self.config.backlog,
@@ -80,7 +87,7 @@ class _Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self._mqtt is not None:
             self._mqtt.close()
-            for session in list(open_sessions):
+            for session in list(self._sessions):
                 session.close()
         await super().shutdown(sockets)
 
@@ -143,7 +150,8 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
     # certificate and keeps the chain for the application to judge.
     context = server_context(cert, key)
     limit = ConnectionLimit(settings.max_connections, settings.send_timeout)  # per process, HTTPS and MQTT
-    app = create_app(settings)
+    sessions: set[MqttSession] = set()  # the process's MQTT sessions, over TLS and WebSocket
+    app = create_app(settings, wiring.running(settings), mqtt_sessions=sessions)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -166,7 +174,7 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
         os.getpid(),
     )
     tune_gc()
-    server = _Server(config, app, context, limit, settings.mqtt_port if mqtt else None)
+    server = _Server(config, app, context, limit, settings.mqtt_port if mqtt else None, sessions)
     if not _stop_requested:
         server.run(sockets=[listener])
     if server.failed:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from provisiond import wiring
 from provisiond.api.app import create_app
 from provisiond.api.context import AppContext
 from provisiond.config import Settings
@@ -95,7 +96,7 @@ async def running_app(
     """The app with its lifespan (as a server start would run it), and a client for it."""
     settings = Settings(data_dir=data_dir, **{**TEST_SETTINGS, **overrides})
     init = await initialise(settings, db, clock)
-    app = create_app(settings, db=db, clock=clock)
+    app = create_app(settings, wiring.running(settings, clock=clock, db=db))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="https://localhost:8443") as http:

@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond.api.dps_common import check_api_version
-from provisiond.api.dps_device.routing import DeviceRoute
+from provisiond.api.dps_device.errors import POLICY
+from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response
 
-__all__ = ["router"]
+__all__ = ["DIALECT", "router"]
 
-router = APIRouter(route_class=DeviceRoute)
+router = APIRouter(route_class=POLICY.route_class)
 
 
 @router.put("/{id_scope}/registrations/{registration_id}/bench-register")
@@ -51,3 +52,6 @@ async def bench_echo(request: Request) -> Response:
     """Baseline of keep-alive service calls: reads the body, answers a constant bulk result."""
     await request.body()
     return json_response({"isSuccessful": True, "errors": []})
+
+
+DIALECT = Dialect("bench", (router,), POLICY, enabled=lambda settings: settings.bench_endpoints)

@@ -1,23 +1,23 @@
-"""The DPS error body, shared by DPS's two dialects (service API and device API).
+"""The DPS error body and error policy, shared by DPS's two dialects (service API and device API).
 
 Both dialects answer failures with ProvisioningServiceErrorDetails; each keeps its own table of
-which failure gets which code (``dps_service/errors.py``, ``dps_device/errors.py``). The codes of
-a failed registration are here, in one table, because both dialects show a registration state.
+which domain failure gets which code (``dps_service/errors.py``, ``dps_device/errors.py``) and
+builds its ``ErrorPolicy`` from it with ``dps_policy``. The codes of a failed registration are
+here, in one table, because both dialects show a registration state.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone, json_response
+from provisiond.api.edge import ErrorPolicy
+from provisiond.api.http import BodyTooLarge, json_response
 from provisiond.domain.certificates import CertificateInfo
 from provisiond.domain.registrations import RegistrationFailure
 from provisiond.errors import ProvisiondError
@@ -29,20 +29,22 @@ __all__ = [
     "BODY_TOO_LARGE",
     "INTERNAL",
     "MALFORMED_JSON",
+    "METHOD_NOT_ALLOWED",
+    "ROUTE_NOT_FOUND",
     "DpsError",
     "certificate_info_out",
     "check_api_version",
     "dps_error_body",
-    "dps_route_class",
+    "dps_policy",
     "registration_error_code",
     "render_dps_error",
     "timestamp",
 ]
 
-log = logging.getLogger(__name__)
-
 MALFORMED_JSON = 400001
 API_VERSION = 400002
+ROUTE_NOT_FOUND = 404000
+METHOD_NOT_ALLOWED = 405000
 BODY_TOO_LARGE = 413000
 INTERNAL = 500000
 
@@ -135,33 +137,36 @@ def render_dps_error(err: DpsError) -> Response:
     return json_response(body, err.status, headers=headers)
 
 
-def dps_route_class(translate: Callable[[ProvisiondError], DpsError]) -> type[APIRoute]:
-    """A route class whose every failure is answered in DPS's error format.
+def _unrouted(status: int) -> DpsError:
+    if status == 405:
+        return DpsError(status, METHOD_NOT_ALLOWED, "method not allowed")
+    return DpsError(status, ROUTE_NOT_FOUND, "no such resource")
 
-    ``translate`` is the dialect's own table from domain errors to DPS errors.
+
+def _too_large(exc: BodyTooLarge) -> DpsError:
+    return DpsError(413, BODY_TOO_LARGE, str(exc))
+
+
+def _malformed(exc: Exception) -> DpsError:
+    return DpsError(400, MALFORMED_JSON, f"malformed JSON body: {exc}")
+
+
+def _internal() -> DpsError:
+    return DpsError(500, INTERNAL, "internal error")
+
+
+def dps_policy(translate: Callable[[ProvisiondError], DpsError]) -> ErrorPolicy[DpsError]:
+    """The error policy of a DPS dialect: every failure in DPS's error format.
+
+    ``translate`` is the dialect's own table from domain errors to DPS errors; everything else
+    (size, malformed JSON, bugs, unknown routes) is answered alike by both DPS dialects.
     """
-
-    class DpsRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
-
-            async def dps_handler(request: Request) -> Response:
-                try:
-                    return await handler(request)
-                except DpsError as exc:
-                    return render_dps_error(exc)
-                except ProvisiondError as exc:
-                    return render_dps_error(translate(exc))
-                except BodyTooLarge as exc:
-                    return render_dps_error(DpsError(413, BODY_TOO_LARGE, str(exc)))
-                except MalformedJson as exc:
-                    return render_dps_error(DpsError(400, MALFORMED_JSON, f"malformed JSON body: {exc}"))
-                except ClientDisconnect:
-                    return client_gone(request)
-                except Exception:
-                    log.exception("unexpected failure in %s %s", request.method, request.url.path)
-                    return render_dps_error(DpsError(500, INTERNAL, "internal error"))
-
-            return dps_handler
-
-    return DpsRoute
+    return ErrorPolicy(
+        error=DpsError,
+        render=render_dps_error,
+        translate=translate,
+        too_large=_too_large,
+        malformed=_malformed,
+        internal=_internal,
+        unrouted=_unrouted,
+    )

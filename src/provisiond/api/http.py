@@ -1,4 +1,5 @@
-"""HTTP plumbing every dialect needs and none of them owns: bounded body reads, JSON responses."""
+"""HTTP plumbing every dialect needs and none of them owns: bounded body reads, JSON responses,
+bearer tokens."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ __all__ = [
     "BodyTooLarge",
     "ClientDisconnect",
     "MalformedJson",
+    "bearer_token",
     "client_gone",
     "json_response",
     "parse_json",
@@ -57,6 +59,17 @@ def parse_json(body: bytes, *, empty: Any = None) -> Any:
 async def read_json(request: Request, limit: int, *, empty: Any = None) -> Any:
     """Read and parse a JSON body; an empty body gives ``empty``."""
     return parse_json(await read_body(request, limit), empty=empty)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), if any.
+
+    The zero-touch, reseller and Sphere dialects take opaque bearer tokens; each decides what a
+    missing one means (``None``: no header, another scheme, or an empty token).
+    """
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def client_gone(request: Request) -> Response:

@@ -9,10 +9,10 @@ import signal
 
 import typer
 
+from provisiond import wiring
 from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
 from provisiond.gc_tuning import tune_gc
 from provisiond.services.claims import ClaimsService
-from provisiond.services.worker import CrashPoint, OperationWorker
 from provisiond.store.db import Database
 
 __all__ = ["partner_app", "worker"]
@@ -58,12 +58,7 @@ def worker(data_dir: DataDir = None, database: DatabaseUrl = None) -> None:
 
     async def main(db: Database) -> None:
         tune_gc()  # the worker decodes and writes bulk operations: the same reason as serve
-        operations = OperationWorker(
-            db,
-            batch_size=settings.worker_batch_size,
-            lease_seconds=settings.worker_lease_seconds,
-            crash=CrashPoint.parse(settings.test_crash_point),
-        )
+        operations = wiring.operation_worker(settings, db)
         running = asyncio.create_task(operations.run())
 
         def on_signal(signum: signal.Signals) -> None:

@@ -1,8 +1,11 @@
-"""The DPS device error table. Every code is listed in ``docs/errors.md`` (DPS device API)."""
+"""The DPS device error table and policy. Every code is listed in ``docs/errors.md`` (DPS device API).
+
+The table serves both transports: HTTP (through ``POLICY``) and MQTT (``mqtt/session.py``).
+"""
 
 from __future__ import annotations
 
-from provisiond.api.dps_common import DpsError
+from provisiond.api.dps_common import DpsError, dps_policy
 from provisiond.errors import (
     InvalidInput,
     NotFound,
@@ -13,7 +16,7 @@ from provisiond.errors import (
 )
 from provisiond.services.device_auth import UnknownIdScope, UnknownRegistration
 
-__all__ = ["ID_SCOPE_NOT_FOUND", "REGISTRATION_NOT_FOUND", "device_error_for"]
+__all__ = ["ID_SCOPE_NOT_FOUND", "POLICY", "REGISTRATION_NOT_FOUND", "device_error_for"]
 
 ID_SCOPE_NOT_FOUND = 404001
 REGISTRATION_NOT_FOUND = 404201
@@ -31,8 +34,12 @@ _TABLE: list[tuple[type[ProvisiondError], int, int]] = [
 
 
 def device_error_for(exc: ProvisiondError) -> DpsError:
+    """Translate a domain error with the table above (a 429 keeps its retry-after)."""
     for cls, status, code in _TABLE:
         if isinstance(exc, cls):
             retry = exc.retry_after if isinstance(exc, Throttled) else None
             return DpsError(status, code, exc.message, retry_after=retry)
     return DpsError(500, 500000, "internal error")
+
+
+POLICY = dps_policy(device_error_for)

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 
 from provisiond.api.context import context
 from provisiond.api.dps_common import check_api_version
+from provisiond.api.dps_device.errors import POLICY
 from provisiond.api.dps_device.mapping import (
     operation_answer,
     register_answer,
@@ -18,15 +19,16 @@ from provisiond.api.dps_device.mapping import (
     registration_state_out,
 )
 from provisiond.api.dps_device.mqtt.transports import serve_websocket
-from provisiond.api.dps_device.routing import DeviceRoute
+from provisiond.api.dps_device.routing import canonical_path, is_dps_device_path
+from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, parse_json, read_body
 from provisiond.services.device_auth import Credentials
 
-__all__ = ["MAX_BODY", "router"]
+__all__ = ["DIALECT", "MAX_BODY", "router"]
 
 MAX_BODY = 96 * 1024
 
-router = APIRouter(route_class=DeviceRoute)
+router = APIRouter(route_class=POLICY.route_class)
 
 
 def _credentials(request: Request) -> Credentials:
@@ -86,4 +88,16 @@ async def status(id_scope: str, registration_id: str, request: Request) -> Respo
 @router.websocket("/$iothub/websocket")
 async def mqtt_over_websocket(websocket: WebSocket) -> None:
     """MQTT over WebSocket on the HTTPS port (subprotocol ``mqtt``)."""
-    await serve_websocket(websocket, websocket.app.state.ctx.registrations)
+    state = websocket.app.state
+    await serve_websocket(websocket, state.ctx.registrations, state.mqtt_sessions)
+
+
+# Its paths start with any segment (the id scope), so dialects with a fixed prefix come first.
+DIALECT = Dialect(
+    "dps_device",
+    (router,),
+    POLICY,
+    owns_path=is_dps_device_path,
+    pattern_paths=True,
+    canonical_path=canonical_path,
+)

@@ -1,13 +1,9 @@
-"""Device API paths, case-insensitive in their fixed segments, and DPS-shaped failures."""
+"""Device API paths: which are the device API's, and their canonical form (fixed segments are
+case-insensitive; the edge's ``CanonicalPathMiddleware`` applies it before routing)."""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from provisiond.api.dps_common import dps_route_class
-from provisiond.api.dps_device.errors import device_error_for
-
-__all__ = ["DevicePathMiddleware", "DeviceRoute", "is_dps_device_path"]
+__all__ = ["canonical_path", "is_dps_device_path"]
 
 _ACTIONS = {"register": "register", "operations": "operations"}
 
@@ -24,20 +20,6 @@ def canonical_path(path: str) -> str | None:
 
 
 def is_dps_device_path(path: str) -> bool:
+    """Whether a path belongs to this dialect: any first segment (the id scope), then ``registrations``."""
     segments = path.strip("/").split("/")
     return len(segments) >= 2 and segments[1].lower() == "registrations"
-
-
-class DevicePathMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            canonical = canonical_path(scope["path"])
-            if canonical is not None and canonical != scope["path"]:
-                scope = {**scope, "path": canonical}
-        await self.app(scope, receive, send)
-
-
-DeviceRoute = dps_route_class(device_error_for)

@@ -6,13 +6,13 @@ import time
 
 from starlette.requests import Request
 
-from provisiond.api.context import AppContext
+from provisiond.api.context import AppContext, context
 from provisiond.domain.instance import DpsInstance
 from provisiond.domain.policies import Policy, Right
 from provisiond.domain.sas import parse_sas, verify_signature
 from provisiond.errors import Unauthorized
 
-__all__ = ["ServiceAuth"]
+__all__ = ["ServiceAuth", "service_auth"]
 
 POLICY_CACHE_SECONDS = 2.0  # a policy deleted with the CLI stops working within this time
 
@@ -21,7 +21,7 @@ class ServiceAuth:
     """Checks tokens; caches policies briefly so each request does not cost a database read."""
 
     def __init__(self, ctx: AppContext) -> None:
-        self._ctx = ctx
+        self.ctx = ctx
         self._instance: DpsInstance | None = None
         self._policies: dict[str, tuple[float, Policy | None]] = {}
 
@@ -30,7 +30,7 @@ class ServiceAuth:
         now = time.monotonic()
         if cached is not None and cached[0] > now:
             return cached[1]
-        policy = await self._ctx.instance.policy(name)
+        policy = await self.ctx.instance.policy(name)
         if len(self._policies) > 1000:  # unknown names must not grow the cache without bound
             self._policies.clear()
         self._policies[name] = (now + POLICY_CACHE_SECONDS, policy)
@@ -38,7 +38,7 @@ class ServiceAuth:
 
     async def instance(self) -> DpsInstance:
         if self._instance is None:
-            self._instance = await self._ctx.instance.get()
+            self._instance = await self.ctx.instance.get()
         return self._instance
 
     async def authorize(self, request: Request, right: Right) -> None:
@@ -50,13 +50,23 @@ class ServiceAuth:
         # An unknown policy is checked against a throwaway key so that timing does not reveal
         # which policy names exist.
         keys = [policy.primary_key, policy.secondary_key] if policy else ["AAAAAAAAAAAAAAAAAAAAAA=="]
-        verify_signature(token, keys, self._ctx.clock().timestamp())
+        verify_signature(token, keys, self.ctx.clock().timestamp())
         if policy is None:
             raise Unauthorized("SharedAccessSignature signature does not match")
         instance = await self.instance()
-        if not instance.answers_to(token.resource, self._ctx.settings.port) and not instance.answers_to(
+        if not instance.answers_to(token.resource, self.ctx.settings.port) and not instance.answers_to(
             token.resource, 443
         ):
             raise Unauthorized("the token's resource (sr) does not name this provisioning service")
         if right not in policy.rights:
             raise Unauthorized(f"policy {policy.name!r} lacks the {right.value} right")
+
+
+def service_auth(request: Request) -> ServiceAuth:
+    """The application's one ``ServiceAuth``, made on first use for the services the app runs
+    with (its policy cache lives as long as they do; a restarted app gets a fresh one)."""
+    ctx = context(request)
+    auth: ServiceAuth | None = getattr(request.app.state, "dps_service_auth", None)
+    if auth is None or auth.ctx is not ctx:
+        auth = request.app.state.dps_service_auth = ServiceAuth(ctx)
+    return auth

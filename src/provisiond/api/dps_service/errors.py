@@ -1,4 +1,5 @@
-"""The DPS error table: domain errors and request faults to HTTP status and six-digit errorCode.
+"""The DPS service error table and policy: domain errors and request faults to HTTP status and
+six-digit errorCode.
 
 Every code emitted here is listed in ``docs/errors.md``; keep the two in step.
 """
@@ -10,7 +11,10 @@ from provisiond.api.dps_common import (
     BODY_TOO_LARGE,
     INTERNAL,
     MALFORMED_JSON,
+    METHOD_NOT_ALLOWED,
+    ROUTE_NOT_FOUND,
     DpsError,
+    dps_policy,
     render_dps_error,
 )
 from provisiond.errors import (
@@ -28,6 +32,9 @@ __all__ = [
     "BODY_TOO_LARGE",
     "INTERNAL",
     "MALFORMED_JSON",
+    "METHOD_NOT_ALLOWED",
+    "POLICY",
+    "ROUTE_NOT_FOUND",
     "DpsError",
     "dps_error_for",
     "render_dps_error",
@@ -48,8 +55,6 @@ _TABLE: list[tuple[type[ProvisiondError], int, int]] = [
 BULK_TOO_LARGE = 400003
 BAD_QUERY = 400004
 REGISTRATION_NOT_FOUND = 404202
-ROUTE_NOT_FOUND = 404000
-METHOD_NOT_ALLOWED = 405000
 UNSUPPORTED_MEDIA_TYPE = 415000
 
 
@@ -59,3 +64,6 @@ def dps_error_for(exc: ProvisiondError) -> DpsError:
         if isinstance(exc, cls):
             return DpsError(status, code, exc.message)
     return DpsError(500, INTERNAL, "internal error")
+
+
+POLICY = dps_policy(dps_error_for)

@@ -9,11 +9,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.context import AppContext, context
+from provisiond.api.context import AppContext
 from provisiond.api.dps_common import check_api_version
 from provisiond.api.dps_service import errors as codes
-from provisiond.api.dps_service.auth import ServiceAuth
-from provisiond.api.dps_service.errors import DpsError, dps_error_for
+from provisiond.api.dps_service.auth import service_auth
+from provisiond.api.dps_service.errors import POLICY, DpsError, dps_error_for
 from provisiond.api.dps_service.mapping import (
     attestation_out,
     enrollment_from_wire,
@@ -22,8 +22,9 @@ from provisiond.api.dps_service.mapping import (
     validation_message,
     wire_id,
 )
-from provisiond.api.dps_service.routing import DpsRoute
+from provisiond.api.dps_service.routing import canonical_path, is_dps_service_path
 from provisiond.api.dps_service.schemas import BulkIn, QueryIn
+from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, read_json
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind
 from provisiond.domain.policies import Right
@@ -31,20 +32,19 @@ from provisiond.domain.query import check_query, page_size
 from provisiond.errors import InvalidInput, NotFound
 from provisiond.services.enrollments import MAX_BULK_ITEMS, BulkMode, ItemRejected, Page
 
-__all__ = ["MAX_BODY", "router"]
+__all__ = ["DIALECT", "MAX_BODY", "router"]
 
 MAX_BODY = 96 * 1024
 
-router = APIRouter(route_class=DpsRoute)
+router = APIRouter(route_class=POLICY.route_class)
 
 
 async def _begin(request: Request, right: Right) -> AppContext:
     """Authenticate, then check the api-version: the checks every DPS route starts with."""
-    ctx = context(request)
-    auth: ServiceAuth = request.app.state.dps_service_auth
+    auth = service_auth(request)
     await auth.authorize(request, right)
     check_api_version(request)
-    return ctx
+    return auth.ctx
 
 
 async def _body(request: Request) -> Any:
@@ -181,3 +181,8 @@ async def query_states(group_id: str, request: Request) -> Response:
         page_size(request.headers.get("x-ms-max-item-count")),
     )
     return _page_response(page, "DeviceRegistration", state_out)
+
+
+DIALECT = Dialect(
+    "dps_service", (router,), POLICY, owns_path=is_dps_service_path, canonical_path=canonical_path
+)

@@ -1,4 +1,5 @@
-"""The reseller dialect's error table: ErrorCode, HTTP status, and the ``{"error": Error}`` body.
+"""The reseller dialect's error table and policy: ErrorCode, HTTP status, and the
+``{"error": Error}`` body.
 
 Every code emitted here is listed in ``docs/reseller.md``; keep the two in step. Statuses:
 
@@ -14,18 +15,14 @@ Every code emitted here is listed in ``docs/reseller.md``; keep the two in step.
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Callable, Coroutine
 from enum import StrEnum
-from typing import Any
 
 import msgspec
-from fastapi.routing import APIRoute
-from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone
+from provisiond.api.edge import ErrorPolicy
+from provisiond.api.http import BodyTooLarge
 from provisiond.api.reseller import schemas as wire
 from provisiond.domain.identifiers import InvalidDeviceIdentifier
 from provisiond.errors import (
@@ -38,9 +35,10 @@ from provisiond.errors import (
 from provisiond.services.claims import TooManyItems
 
 __all__ = [
+    "POLICY",
+    "PREFIX",
     "ErrorCode",
     "ResellerError",
-    "ResellerRoute",
     "error_object",
     "new_error_id",
     "parse_error_code",
@@ -48,7 +46,7 @@ __all__ = [
     "reseller_error_for",
 ]
 
-log = logging.getLogger(__name__)
+PREFIX = "/reseller/v1"  # every method is POST {PREFIX}/<method>
 
 
 class ErrorCode(StrEnum):
@@ -128,7 +126,8 @@ def error_object(
 
 
 class ResellerError(Exception):
-    """A failed call in this dialect's terms: HTTP status, ErrorCode, detail, vendorParams."""
+    """A failed call in this dialect's terms: HTTP status, ErrorCode, detail, vendorParams, and
+    the errorId it is answered with (fresh for every error)."""
 
     def __init__(
         self, status: int, code: ErrorCode, vendor_msg: str, vendor_params: dict[str, str] | None = None
@@ -138,13 +137,12 @@ class ResellerError(Exception):
         self.code = code
         self.vendor_msg = vendor_msg
         self.vendor_params = vendor_params or {}
+        self.error_id = new_error_id()
 
 
-def render_error(err: ResellerError, error_id: str | None = None) -> Response:
+def render_error(err: ResellerError) -> Response:
     """``{"error": Error}`` with the error's status and ``Content-Type: application/json``."""
-    body = wire.ErrorResponse(
-        error_object(err.code, err.vendor_msg, error_id or new_error_id(), err.vendor_params)
-    )
+    body = wire.ErrorResponse(error_object(err.code, err.vendor_msg, err.error_id, err.vendor_params))
     return Response(msgspec.json.encode(body), status_code=err.status, media_type="application/json")
 
 
@@ -168,35 +166,37 @@ def reseller_error_for(exc: ProvisiondError) -> ResellerError:
     return ResellerError(500, ErrorCode.INTERNAL_SERVER_ERROR, "internal error")
 
 
-class ResellerRoute(APIRoute):
-    """A route whose every failure is answered as ``{"error": Error}``, never as a bare 500."""
+def _too_large(exc: BodyTooLarge) -> ResellerError:
+    # 413 is not among the model's answers; an oversized body is a bad request.
+    return ResellerError(400, ErrorCode.INVALID_PARAM_DEFAULT, str(exc))
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
 
-        async def reseller_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ResellerError as exc:
-                return render_error(exc)
-            except ProvisiondError as exc:
-                return render_error(reseller_error_for(exc))
-            except BodyTooLarge as exc:
-                # 413 is not among the model's answers; an oversized body is a bad request.
-                return render_error(ResellerError(400, ErrorCode.INVALID_PARAM_DEFAULT, str(exc)))
-            except MalformedJson as exc:  # not JSON, too deep, or wrong JSON types
-                return render_error(
-                    ResellerError(400, ErrorCode.INVALID_PARAM_DEFAULT, f"malformed request body: {exc}")
-                )
-            except ClientDisconnect:
-                return client_gone(request)
-            except Exception:
-                error_id = new_error_id()
-                log.exception(
-                    "unexpected failure in %s %s (errorId %s)", request.method, request.url.path, error_id
-                )
-                return render_error(
-                    ResellerError(500, ErrorCode.INTERNAL_SERVER_ERROR, "internal error"), error_id
-                )
+def _malformed(exc: Exception) -> ResellerError:  # not JSON, too deep, or wrong JSON types
+    return ResellerError(400, ErrorCode.INVALID_PARAM_DEFAULT, f"malformed request body: {exc}")
 
-        return reseller_handler
+
+def _internal() -> ResellerError:
+    return ResellerError(500, ErrorCode.INTERNAL_SERVER_ERROR, "internal error")
+
+
+def _unrouted(status: int) -> ResellerError:
+    """An unknown method or HTTP verb under ``/reseller/``: NOT_IMPLEMENTED, whatever ``status``."""
+    _ = status  # 404 (no such method) and 405 (not POST) are both a method the server lacks
+    return ResellerError(501, ErrorCode.NOT_IMPLEMENTED, f"the server offers only POST {PREFIX}/<method>")
+
+
+def _error_id_note(err: ResellerError) -> str:
+    return f" (errorId {err.error_id})"  # the errorId the caller got finds the traceback
+
+
+# Every failure is answered as ``{"error": Error}``, never as a bare 500.
+POLICY = ErrorPolicy(
+    error=ResellerError,
+    render=render_error,
+    translate=reseller_error_for,
+    too_large=_too_large,
+    malformed=_malformed,
+    internal=_internal,
+    unrouted=_unrouted,
+    log_note=_error_id_note,
+)

@@ -15,7 +15,8 @@ from starlette.responses import Response
 
 from provisiond import wirejson
 from provisiond.api.context import AppContext, context
-from provisiond.api.http import read_body
+from provisiond.api.edge import Dialect
+from provisiond.api.http import bearer_token, read_body
 from provisiond.api.reseller import schemas as wire
 from provisiond.api.reseller.batches import (
     claim_item,
@@ -28,13 +29,7 @@ from provisiond.api.reseller.batches import (
     unclaim_item,
     unclaim_scope,
 )
-from provisiond.api.reseller.errors import (
-    ErrorCode,
-    ResellerError,
-    ResellerRoute,
-    parse_error_code,
-    render_error,
-)
+from provisiond.api.reseller.errors import POLICY, PREFIX, ErrorCode, ResellerError, parse_error_code
 from provisiond.api.reseller.mapping import (
     company_out,
     device_out,
@@ -66,13 +61,12 @@ from provisiond.domain.claims import (
 from provisiond.domain.identifiers import Vendor
 from provisiond.errors import NotFound
 
-__all__ = ["MAX_BODY", "owns_path", "render_unrouted", "router"]
+__all__ = ["DIALECT", "MAX_BODY", "owns_path", "router"]
 
 MAX_BODY = 32 * 1024 * 1024
-PREFIX = "/reseller/v1"
 MAX_OWNER_CUSTOMERS = 100
 
-router = APIRouter(route_class=ResellerRoute)
+router = APIRouter(route_class=POLICY.route_class)
 
 T = TypeVar("T")
 
@@ -80,14 +74,6 @@ T = TypeVar("T")
 def owns_path(path: str) -> bool:
     """Whether an unknown path belongs to this dialect (for answering it in this format)."""
     return path == "/reseller" or path.startswith("/reseller/")
-
-
-def render_unrouted(status: int) -> Response:
-    """An unknown method or HTTP verb under ``/reseller/``: NOT_IMPLEMENTED, whatever ``status``."""
-    _ = status  # 404 (no such method) and 405 (not POST) are both a method the server lacks
-    return render_error(
-        ResellerError(501, ErrorCode.NOT_IMPLEMENTED, f"the server offers only POST {PREFIX}/<method>")
-    )
 
 
 # -- the steps every method takes ------------------------------------------------------------------
@@ -100,8 +86,7 @@ async def _begin(request: Request, kind: type[T]) -> tuple[AppContext, Partner, 
     makes the server read 32 MiB.
     """
     ctx = context(request)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    partner = await ctx.claims.authenticate(token.strip() if scheme.lower() == "bearer" else None)
+    partner = await ctx.claims.authenticate(bearer_token(request))
     body = await read_body(request, MAX_BODY)
     request_object: T = wirejson.decode(body if body.strip() else b"{}", kind)
     return ctx, partner, request_object
@@ -314,3 +299,6 @@ async def find_devices_by_identifier(request: Request) -> Response:
     )
     token = next_token("findDevicesByDeviceIdentifier", devices[-1].id if devices else None, more)
     return _ok(wire.FindDevicesResponse(await _devices_out(ctx, partner, devices), total, token, {}))
+
+
+DIALECT = Dialect("reseller", (router,), POLICY, owns_path=owns_path)

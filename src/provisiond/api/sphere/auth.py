@@ -7,6 +7,7 @@ from uuid import UUID
 from starlette.requests import Request
 
 from provisiond.api.context import context
+from provisiond.api.http import bearer_token
 from provisiond.api.sphere import errors as codes
 from provisiond.api.sphere.errors import SphereError
 from provisiond.domain.sphere import Tenant
@@ -14,14 +15,9 @@ from provisiond.domain.sphere import Tenant
 __all__ = ["authenticate", "authorize"]
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 async def authenticate(request: Request) -> Tenant:
     """The caller's tenant; a missing, malformed or unknown token is a 401."""
-    return await context(request).sphere.authenticate(_bearer(request))
+    return await context(request).sphere.authenticate(bearer_token(request))
 
 
 async def authorize(request: Request, tenant_id: str) -> Tenant:

@@ -1,4 +1,4 @@
-"""The Sphere error table, the error array, and the route class that renders every failure in it.
+"""The Sphere error table, the error array, and the error policy that renders every failure in it.
 
 Every HTTP failure answers with a JSON array of PublicApiErrorDetails
 ``[{"ErrorCode", "Detail", "Status", "Title"}]``. Every code emitted here is listed in
@@ -8,15 +8,12 @@ Every HTTP failure answers with a JSON array of PublicApiErrorDetails
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from http import HTTPStatus
-from typing import Any
 
-from fastapi.routing import APIRoute
-from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone, json_response
+from provisiond.api.edge import ErrorPolicy
+from provisiond.api.http import BodyTooLarge, json_response
 from provisiond.api.sphere.schemas import ErrorDetails
 from provisiond.domain.sphere import (
     InvalidDeviceId,
@@ -36,9 +33,9 @@ __all__ = [
     "INVALID_DEVICE_LIST",
     "INVALID_PAGE_SIZE",
     "METHOD_NOT_ALLOWED",
+    "POLICY",
     "ROUTE_NOT_FOUND",
     "SphereError",
-    "SphereRoute",
     "render_sphere_error",
     "sphere_error_for",
 ]
@@ -105,27 +102,32 @@ def render_sphere_error(err: SphereError) -> Response:
     return json_response(body, err.status, headers=headers)
 
 
-class SphereRoute(APIRoute):
-    """A route whose every failure is answered with the Sphere error array, never a bare 500."""
+def _too_large(exc: BodyTooLarge) -> SphereError:  # Sphere answers an oversized body with 400, not 413
+    return SphereError(400, REQUEST_TOO_LARGE, str(exc))
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
 
-        async def sphere_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except SphereError as exc:
-                return render_sphere_error(exc)
-            except ProvisiondError as exc:
-                return render_sphere_error(sphere_error_for(exc))
-            except BodyTooLarge as exc:  # Sphere answers an oversized body with 400, not 413
-                return render_sphere_error(SphereError(400, REQUEST_TOO_LARGE, str(exc)))
-            except MalformedJson as exc:
-                return render_sphere_error(SphereError(400, INVALID_JSON, f"malformed JSON body: {exc}"))
-            except ClientDisconnect:
-                return client_gone(request)
-            except Exception:
-                log.exception("unexpected failure in %s %s", request.method, request.url.path)
-                return render_sphere_error(SphereError(500, INTERNAL, "internal error"))
+def _malformed(exc: Exception) -> SphereError:
+    return SphereError(400, INVALID_JSON, f"malformed JSON body: {exc}")
 
-        return sphere_handler
+
+def _internal() -> SphereError:
+    return SphereError(500, INTERNAL, "internal error")
+
+
+def _unrouted(status: int) -> SphereError:
+    """An unknown route or method under this dialect's paths."""
+    if status == 405:
+        return SphereError(405, METHOD_NOT_ALLOWED, "method not allowed")
+    return SphereError(404, ROUTE_NOT_FOUND, "no such resource")
+
+
+# Every failure is answered with the Sphere error array, never a bare 500.
+POLICY = ErrorPolicy(
+    error=SphereError,
+    render=render_sphere_error,
+    translate=sphere_error_for,
+    too_large=_too_large,
+    malformed=_malformed,
+    internal=_internal,
+    unrouted=_unrouted,
+)

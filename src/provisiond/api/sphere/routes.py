@@ -8,30 +8,23 @@ from starlette.responses import Response
 
 from provisiond.api import http
 from provisiond.api.context import context
-from provisiond.api.sphere import errors as codes
+from provisiond.api.edge import Dialect
 from provisiond.api.sphere import mapping
 from provisiond.api.sphere.auth import authenticate, authorize
-from provisiond.api.sphere.errors import SphereError, SphereRoute, render_sphere_error
+from provisiond.api.sphere.errors import POLICY
 from provisiond.domain.sphere import SphereOperation
 
-__all__ = ["MAX_BODY", "owns_path", "render_unrouted", "router"]
+__all__ = ["DIALECT", "MAX_BODY", "owns_path", "router"]
 
 MAX_BODY = 256 * 1024  # the public API's request limit
 PREFIX = "/v2/tenants"
 
-router = APIRouter(route_class=SphereRoute)
+router = APIRouter(route_class=POLICY.route_class)
 
 
 def owns_path(path: str) -> bool:
     """Whether an unknown path belongs to this dialect (for answering it in this format)."""
     return path == PREFIX or path.startswith(PREFIX + "/")
-
-
-def render_unrouted(status: int) -> Response:
-    """An unknown route or method under this dialect's paths, in its error format."""
-    if status == 405:
-        return render_sphere_error(SphereError(405, codes.METHOD_NOT_ALLOWED, "method not allowed"))
-    return render_sphere_error(SphereError(404, codes.ROUTE_NOT_FOUND, "no such resource"))
 
 
 def _base(request: Request) -> str:
@@ -97,3 +90,6 @@ async def get_operation_details(request: Request, tenant_id: str, operation_id: 
     service = context(request).sphere
     op = await service.operation(tenant, operation_id)
     return http.json_response(mapping.details_out(op, await service.operation_items(op)))
+
+
+DIALECT = Dialect("sphere", (router,), POLICY, owns_path=owns_path)

@@ -9,17 +9,11 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from provisiond.api.context import AppContext, context
+from provisiond.api.http import bearer_token
 from provisiond.api.zerotouch.errors import UNAUTHENTICATED_MISSING, ZtError
 from provisiond.domain.claims import Partner
 
 __all__ = ["authorize"]
-
-
-def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer …`` header (scheme case-insensitive), if any."""
-    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
 
 
 async def authorize(request: Request, path_partner: str | None) -> tuple[AppContext, Partner]:

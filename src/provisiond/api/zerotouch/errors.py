@@ -1,4 +1,4 @@
-"""The zero-touch error table and Google's error body.
+"""The zero-touch error table, Google's error body, and the error policy.
 
 Every failure under ``/v1/`` is answered ``{"error": {"code": <http>, "message": …, "status": …}}``
 (https://cloud.google.com/apis/design/errors); both official clients take their error text from
@@ -7,15 +7,10 @@ Every failure under ``/v1/`` is answered ``{"error": {"code": <http>, "message":
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
-
-from fastapi.routing import APIRoute
-from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.http import BodyTooLarge, ClientDisconnect, client_gone, json_response
+from provisiond.api.edge import ErrorPolicy
+from provisiond.api.http import BodyTooLarge, json_response
 from provisiond.api.zerotouch.schemas import WireDecodeError
 from provisiond.errors import (
     AlreadyExists,
@@ -28,9 +23,7 @@ from provisiond.errors import (
     Unauthorized,
 )
 
-__all__ = ["MAX_BODY", "ZeroTouchRoute", "ZtError", "render_error", "zt_error_for"]
-
-log = logging.getLogger(__name__)
+__all__ = ["MAX_BODY", "POLICY", "ZtError", "render_error", "zt_error_for"]
 
 MAX_BODY = 32 * 1024 * 1024  # 100,000 claims fit with room to spare; the body is capped before parsing
 
@@ -94,30 +87,35 @@ def render_error(err: ZtError) -> Response:
     return json_response(body, err.status, headers=headers)
 
 
-class ZeroTouchRoute(APIRoute):
-    """A route whose every failure is answered in Google's error format, never a bare 500."""
+def _too_large(exc: BodyTooLarge) -> ZtError:
+    # Google's front end answers an oversized payload with 400 and this wording.
+    return ZtError(400, f"Request payload size exceeds the limit: {exc.limit} bytes.")
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
 
-        async def zt_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ZtError as exc:
-                return render_error(exc)
-            except ProvisiondError as exc:
-                return render_error(zt_error_for(exc))
-            except WireDecodeError as exc:
-                return render_error(ZtError(400, f"Invalid JSON payload received. {exc}"))
-            except BodyTooLarge as exc:
-                # Google's front end answers an oversized payload with 400 and this wording.
-                return render_error(
-                    ZtError(400, f"Request payload size exceeds the limit: {exc.limit} bytes.")
-                )
-            except ClientDisconnect:
-                return client_gone(request)
-            except Exception:
-                log.exception("unexpected failure in %s %s", request.method, request.url.path)
-                return render_error(ZtError(500, "Internal error encountered."))
+def _malformed(exc: Exception) -> ZtError:
+    return ZtError(400, f"Invalid JSON payload received. {exc}")
 
-        return zt_handler
+
+def _internal() -> ZtError:
+    return ZtError(500, "Internal error encountered.")
+
+
+def _unrouted(status: int) -> ZtError:
+    """An unknown route (404 NOT_FOUND) or method (405 UNIMPLEMENTED)."""
+    if status == 405:
+        return ZtError(405, "Method not allowed on this resource.")
+    return ZtError(404, "The requested URL was not found on this server.")
+
+
+# Every failure under /v1/ is answered in Google's error format, never a bare 500. Bodies are
+# decoded by ``schemas.decode``, which reports every refusal as a WireDecodeError.
+POLICY = ErrorPolicy(
+    error=ZtError,
+    render=render_error,
+    translate=zt_error_for,
+    too_large=_too_large,
+    malformed=_malformed,
+    internal=_internal,
+    unrouted=_unrouted,
+    malformed_types=(WireDecodeError,),
+)

@@ -17,10 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond.api.context import AppContext
+from provisiond.api.edge import Dialect
 from provisiond.api.http import read_body
 from provisiond.api.zerotouch import mapping
 from provisiond.api.zerotouch.auth import authorize
-from provisiond.api.zerotouch.errors import MAX_BODY, ZeroTouchRoute, ZtError, render_error
+from provisiond.api.zerotouch.errors import MAX_BODY, POLICY, ZtError
 from provisiond.api.zerotouch.lro import ZT_KINDS, operation_id, operation_out
 from provisiond.api.zerotouch.schemas import (
     ClaimDeviceRequest,
@@ -39,9 +40,9 @@ from provisiond.domain.claims import ClaimItem, Operation, OperationKind, Partne
 from provisiond.domain.identifiers import Vendor
 from provisiond.errors import NotFound
 
-__all__ = ["MAX_OWNER_IDS", "owns_path", "render_unrouted", "router"]
+__all__ = ["DIALECT", "MAX_OWNER_IDS", "owns_path", "router"]
 
-router = APIRouter(route_class=ZeroTouchRoute)
+router = APIRouter(route_class=POLICY.route_class)
 
 _PARTNER = "/v1/partners/{partner_id}"
 MAX_OWNER_IDS = 1000  # customer ids in one findByOwner (the reseller library allows 100)
@@ -257,8 +258,4 @@ def owns_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
-def render_unrouted(status: int) -> Response:
-    """An unknown route (404 NOT_FOUND) or method (405 UNIMPLEMENTED), in Google's error format."""
-    if status == 405:
-        return render_error(ZtError(405, "Method not allowed on this resource."))
-    return render_error(ZtError(404, "The requested URL was not found on this server."))
+DIALECT = Dialect("zerotouch", (router,), POLICY, owns_path=owns_path)

@@ -41,7 +41,7 @@ from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
 from provisiond.services.device_auth import Credentials, UnknownIdScope, UnknownRegistration
 from provisiond.services.registration import RegistrationService
 
-__all__ = ["MAX_KEEPALIVE", "MAX_PACKET", "MqttSession", "idle_limit", "open_sessions"]
+__all__ = ["MAX_KEEPALIVE", "MAX_PACKET", "MqttSession", "idle_limit"]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,6 @@ POLL_TOPIC = "$dps/registrations/GET/iotdps-get-operationstatus/"
 
 # CONNACK return codes (MQTT 3.1.1 §3.2.2.3)
 ACCEPTED, BAD_PROTOCOL, ID_REJECTED, SERVER_UNAVAILABLE, BAD_CREDENTIALS, NOT_AUTHORIZED = 0, 1, 2, 3, 4, 5
-
-open_sessions: set[MqttSession] = set()
 
 
 def _parse_username(username: str | None) -> tuple[str, str]:
@@ -93,7 +91,11 @@ def _query(topic: str, prefix: str) -> dict[str, str] | None:
 
 
 class MqttSession:
-    """The protocol state machine of one connection; ``feed`` bytes in, ``send`` bytes out."""
+    """The protocol state machine of one connection; ``feed`` bytes in, ``send`` bytes out.
+
+    While open it belongs to ``sessions``, the registry of whoever runs the listeners (the
+    server closes them all at shutdown, and ``/metrics`` counts them).
+    """
 
     def __init__(
         self,
@@ -105,8 +107,10 @@ class MqttSession:
         chain_error: str | None = None,
         client_ip: str | None = None,
         available: bool = True,
+        sessions: set[MqttSession] | None = None,
     ) -> None:
         self._registrations = registrations
+        self._sessions: set[MqttSession] = set() if sessions is None else sessions
         self._available = available  # false: over the connection limit, every CONNECT is refused
         self._send = send
         self._close = close
@@ -122,7 +126,7 @@ class MqttSession:
         self._identity: tuple[str, str, Credentials] | None = None
         self._idle: asyncio.TimerHandle | None = self._loop.call_later(CONNECT_TIMEOUT, self.close)
         self._idle_after: float | None = None
-        open_sessions.add(self)
+        self._sessions.add(self)
 
     @property
     def idle_timeout(self) -> float | None:
@@ -150,7 +154,7 @@ class MqttSession:
         if self._closed:
             return
         self._closed = True
-        open_sessions.discard(self)
+        self._sessions.discard(self)
         if self._idle is not None:
             self._idle.cancel()
         self._worker.cancel()

@@ -18,8 +18,11 @@ __all__ = ["MqttProtocol", "serve_websocket"]
 class MqttProtocol(asyncio.Protocol):
     """MQTT over a transport the TLS front decrypted (``peer_chain`` holds the client's chain)."""
 
-    def __init__(self, registrations: Callable[[], RegistrationService]) -> None:
+    def __init__(
+        self, registrations: Callable[[], RegistrationService], sessions: set[MqttSession] | None = None
+    ) -> None:
         self._registrations = registrations
+        self._sessions = sessions
         self._session: MqttSession | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -32,6 +35,7 @@ class MqttProtocol(asyncio.Protocol):
             client_chain=peer_chain.get(),
             client_ip=peer[0] if peer else None,
             available=not transport.get_extra_info("over_capacity", False),  # see tls/front.py
+            sessions=self._sessions,
         )
 
     def data_received(self, data: bytes) -> None:
@@ -46,7 +50,9 @@ class MqttProtocol(asyncio.Protocol):
             self._session.connection_lost()
 
 
-async def serve_websocket(websocket: WebSocket, registrations: RegistrationService) -> None:
+async def serve_websocket(
+    websocket: WebSocket, registrations: RegistrationService, sessions: set[MqttSession] | None = None
+) -> None:
     """MQTT over WebSocket (subprotocol ``mqtt``), as the SDKs' websocket option uses."""
     if "mqtt" not in websocket.scope.get("subprotocols", []):
         await websocket.close(code=1002)
@@ -63,6 +69,7 @@ async def serve_websocket(websocket: WebSocket, registrations: RegistrationServi
         client_chain=chain,
         chain_error=tls.get("client_cert_error"),
         client_ip=client.host if client else None,
+        sessions=sessions,
     )
 
     async def pump_out() -> None:

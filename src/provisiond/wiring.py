@@ -1,0 +1,93 @@
+"""The composition root: the one place that builds the services and adapters from settings.
+
+Dialects read what is built here through ``api.context.AppContext``, which holds services and
+never the ``Database``: a route can only reach the store through a use case. Only the server,
+the CLI and tests import this module; ``api.app.create_app`` takes what it built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from provisiond.adapters.allocation_webhook import HttpWebhookAllocator
+from provisiond.api.context import AppContext
+from provisiond.api.dps_service.mapping import enrollment_out
+from provisiond.config import Settings
+from provisiond.domain.clock import Clock, utc_now
+from provisiond.services.claims import ClaimsService
+from provisiond.services.custom_allocation import CustomAllocations, CustomAllocator
+from provisiond.services.enrollments import EnrollmentService, WebhookRules
+from provisiond.services.hubs import HubService
+from provisiond.services.instance import InstanceService
+from provisiond.services.registration import RegistrationService, RegistrationSettings
+from provisiond.services.registration_states import RegistrationStateService
+from provisiond.services.secrets import open_database
+from provisiond.services.sphere import SphereService
+from provisiond.services.worker import CrashPoint, OperationWorker
+from provisiond.store.db import Database
+
+__all__ = ["build_services", "operation_worker", "running"]
+
+
+def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -> OperationWorker:
+    """The operation worker as settings configure it (the server's in-process one, and the
+    ``provisiond worker`` process alike)."""
+    return OperationWorker(
+        db,
+        clock,
+        batch_size=settings.worker_batch_size,
+        lease_seconds=settings.worker_lease_seconds,
+        crash=CrashPoint.parse(settings.test_crash_point),
+    )
+
+
+def build_services(settings: Settings, db: Database, clock: Clock, allocator: CustomAllocator) -> AppContext:
+    """Every service the dialects use, on one database, clock and custom-allocation adapter."""
+    worker = operation_worker(settings, db, clock)
+    rules = WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http)
+    custom_allocations = CustomAllocations(db, allocator, rules, settings.webhook_timeout, clock)
+    registration_settings = RegistrationSettings(retry_after=settings.registration_retry_after)
+    return AppContext(
+        settings=settings,
+        clock=clock,
+        instance=InstanceService(db, clock),
+        enrollments=EnrollmentService(db, clock, rules),
+        registration_states=RegistrationStateService(db),
+        hubs=HubService(db),
+        registrations=RegistrationService(db, custom_allocations, registration_settings, clock),
+        custom_allocations=custom_allocations,
+        claims=ClaimsService(db, clock, wake=worker.wake),
+        sphere=SphereService(db, clock, wake=worker.wake),
+        worker=worker,
+    )
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, *, clock: Clock = utc_now, db: Database | None = None
+) -> AsyncIterator[AppContext]:
+    """The services of one server process, for as long as it serves (the app's lifespan).
+
+    Opens the database unless one is given (tests hand theirs in and close it themselves),
+    restarts the custom allocations a previous process left pending, and runs the in-process
+    operation worker when the settings ask for it; on exit stops all of it.
+    """
+    database = db or await open_database(settings, migrate_schema=False)
+    allocator = HttpWebhookAllocator(enrollment_out)  # the webhook is shown the service API's JSON
+    ctx = build_services(settings, database, clock, allocator)
+    await ctx.custom_allocations.resume_pending()
+    worker = asyncio.get_running_loop().create_task(ctx.worker.run()) if settings.in_process_worker else None
+    try:
+        yield ctx
+    finally:
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        ctx.custom_allocations.cancel()
+        await allocator.aclose()
+        if db is None:
+            await database.dispose()
