@@ -209,7 +209,7 @@ async def test_idle_connection_is_closed_at_one_and_a_half_keepalives(
 
 
 async def test_keepalive_0_is_accepted_and_served(server: ServerProcess, hub: str) -> None:
-    """Keep-alive 0 ("none") is accepted; its idle limit is capped (tests/unit/test_mqtt_keepalive.py)."""
+    """Keep-alive 0 ("none") is accepted; its idle limit is capped (tests/api/dps_device/test_mqtt_keepalive.py)."""
     rid = uid("mq-ka0")
     enroll(server, rid, hub)
     client, connack = await connect(server, rid, keepalive=0)

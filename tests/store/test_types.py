@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+from sqlalchemy.exc import StatementError
 
 from provisiond.store.db import Database
 from provisiond.store.types import UtcDateTime
@@ -44,6 +45,6 @@ async def test_values_come_back_aware_utc_and_sqlite_stores_sqlalchemy_text(db: 
 async def test_naive_datetimes_are_refused(db: Database) -> None:
     async with db.write() as conn:
         await conn.run_sync(_meta.create_all)
-    with pytest.raises(Exception, match="naive datetime"):
+    with pytest.raises(StatementError, match="naive datetime"):  # SQLAlchemy wraps our ValueError
         async with db.write() as conn:
             await conn.execute(insert(_stamps), [{"n": 1, "at": datetime(2026, 1, 1)}])

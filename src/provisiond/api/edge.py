@@ -168,7 +168,7 @@ class CanonicalPathMiddleware:
     Clients differ in the case of fixed path segments and in trailing slashes (DPS's SDKs do).
     Each canonical form is applied to the result of the one before; the two there are (DPS
     service and device API) touch different segments, so their order does not matter
-    (tests/unit/test_edge.py checks it).
+    (tests/api/test_edge.py checks it).
     """
 
     def __init__(self, app: ASGIApp, canonicalizers: Sequence[Callable[[str], str | None]]) -> None:
