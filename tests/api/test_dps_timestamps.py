@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisiond.api.dps_common import timestamp
+from provisiond.api.dps_wire import timestamp
 
 
 def reference(value: datetime) -> str:

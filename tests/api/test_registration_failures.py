@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provisiond.api.dps_common import registration_error_code
+from provisiond.api.dps_wire import registration_error_code
 from provisiond.domain.registrations import RegistrationFailure
 
 

@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provisiond.domain.enrollments import normalize_if_match
-from provisiond.domain.ids import check_enrollment_id, new_id_scope
 from provisiond.domain.instance import DpsInstance
 from provisiond.domain.query import check_query, decode_token, encode_token, page_size
+from provisiond.domain.registration_ids import check_enrollment_id, new_id_scope
 from provisiond.errors import InvalidInput
 
 

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from provisiond.api.client_certs import parse_xfcc
+from provisiond.domain.certificate_chains import anchor_depth, check_leaf, leaf_matches, presented_chain
 from provisiond.domain.certificates import parse_certificate
-from provisiond.domain.x509 import anchor_depth, check_leaf, leaf_matches, presented_chain
 from provisiond.errors import InvalidInput, Unauthorized
 from tests.support.pki import issue
 

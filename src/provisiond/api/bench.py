@@ -11,8 +11,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from provisiond.api.dps_common import check_api_version
 from provisiond.api.dps_device.errors import POLICY
+from provisiond.api.dps_wire import check_api_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from provisiond.domain.certificates import EnrolledCertificate
-from provisiond.domain.ids import check_enrollment_id, id_key
+from provisiond.domain.registration_ids import check_enrollment_id, id_key
 from provisiond.errors import InvalidInput
 
 __all__ = [

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from provisiond.domain.allocation import LinkedHub, candidates
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind
-from provisiond.domain.ids import id_key
+from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registration_results import (
     AllocationDecision,
     EnrollmentMatch,

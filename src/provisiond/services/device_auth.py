@@ -16,13 +16,19 @@ from datetime import datetime
 from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from provisiond.domain.certificate_chains import (
+    PresentedChain,
+    anchor_depth,
+    check_leaf,
+    leaf_matches,
+    presented_chain,
+)
 from provisiond.domain.certificates import CertificateInfo, describe
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import AttestationType, Enrollment, EnrollmentKind
-from provisiond.domain.ids import check_enrollment_id, id_key
+from provisiond.domain.registration_ids import check_enrollment_id, id_key
 from provisiond.domain.registration_results import EnrollmentMatch
 from provisiond.domain.sas import SasToken, derive_device_key, parse_sas, verify_signature
-from provisiond.domain.x509 import PresentedChain, anchor_depth, check_leaf, leaf_matches, presented_chain
 from provisiond.errors import InvalidInput, NotFound, Unauthorized
 from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as enrollment_repo

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind, normalize_if_match
-from provisiond.domain.ids import id_key
 from provisiond.domain.query import decode_token, encode_token
+from provisiond.domain.registration_ids import id_key
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
 from provisiond.store import cas as ca_repo

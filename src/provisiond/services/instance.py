@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.ids import new_id_scope
 from provisiond.domain.instance import DpsInstance
 from provisiond.domain.policies import (
     ALL_RIGHTS,
@@ -13,6 +12,7 @@ from provisiond.domain.policies import (
     check_policy_name,
     new_policy_key,
 )
+from provisiond.domain.registration_ids import new_id_scope
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound
 from provisiond.store import instance as repo
 from provisiond.store.db import Database

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from provisiond.domain.allocation import AllocationFailed, LinkedHub, choose_hub, region_of
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import AllocationPolicy
-from provisiond.domain.ids import id_key
+from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registration_results import (
     AllocationDecision,
     EnrollmentMatch,

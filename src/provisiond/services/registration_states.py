@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from provisiond.domain.enrollments import normalize_if_match
-from provisiond.domain.ids import id_key
 from provisiond.domain.query import decode_token, encode_token
+from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registrations import RegistrationState
 from provisiond.errors import NotFound, PreconditionFailed
 from provisiond.services.enrollments import Page

@@ -160,14 +160,11 @@ def dump_enrollment(e: Enrollment, keyring: Keyring) -> tuple[str, str | None]:
     return dumps(doc), key_id_of(sealed) if sealed else None
 
 
-_decode = loads
-
-
 def load_enrollment(
     keyring: Keyring, kind: str, key: str, etag: str, created: datetime, updated: datetime, doc_text: str
 ) -> Enrollment:
     """Rebuild an enrollment from its row, opening its sealed keys."""
-    doc = _decode(doc_text)
+    doc = loads(doc_text)
     hubs = doc["iot_hubs"]
     custom = doc["custom_allocation"]
     policy = doc["allocation_policy"]

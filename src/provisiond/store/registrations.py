@@ -10,7 +10,7 @@ from sqlalchemy import and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.enrollments import ANY_ETAG
-from provisiond.domain.ids import id_key
+from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 from provisiond.store.codec import dump_operation, dump_state, load_operation, load_state
 from provisiond.store.dialect import prebuilt

@@ -5,7 +5,7 @@ cannot show the chain the client presented, yet DPS must accept self-signed devi
 and decide in the application. So TLS is terminated here with pyOpenSSL over memory BIOs:
 
 - the context requests a client certificate and its verify callback accepts every one, so the
-  handshake never fails for the certificate itself (validation happens in ``domain/x509.py``);
+  handshake never fails for the certificate itself (validation happens in ``domain/certificate_chains.py``);
 - after the handshake the presented chain (leaf first, as DER) is captured, and every call into
   the inner protocol runs with it in the ``peer_chain`` context variable, which tasks created
   by that protocol (uvicorn's request tasks, the MQTT handler) inherit;

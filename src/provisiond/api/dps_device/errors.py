@@ -5,7 +5,7 @@ The table serves both transports: HTTP (through ``POLICY``) and MQTT (``mqtt/ses
 
 from __future__ import annotations
 
-from provisiond.api.dps_common import DpsError, dps_policy
+from provisiond.api.dps_wire import DpsError, dps_policy
 from provisiond.errors import (
     InvalidInput,
     NotFound,

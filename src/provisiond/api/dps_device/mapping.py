@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisiond.api.dps_common import certificate_info_out, registration_error_code, timestamp
+from provisiond.api.dps_wire import certificate_info_out, registration_error_code, timestamp
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 from provisiond.errors import InvalidInput
 

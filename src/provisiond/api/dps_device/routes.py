@@ -10,7 +10,6 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from provisiond.api.context import context
-from provisiond.api.dps_common import check_api_version
 from provisiond.api.dps_device.errors import POLICY
 from provisiond.api.dps_device.mapping import (
     operation_answer,
@@ -20,6 +19,7 @@ from provisiond.api.dps_device.mapping import (
 )
 from provisiond.api.dps_device.mqtt.transports import serve_websocket
 from provisiond.api.dps_device.routing import canonical_path, is_dps_device_path
+from provisiond.api.dps_wire import check_api_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, parse_json, read_body
 from provisiond.services.device_auth import Credentials

@@ -6,7 +6,7 @@ Every code emitted here is listed in ``docs/errors.md``; keep the two in step.
 
 from __future__ import annotations
 
-from provisiond.api.dps_common import (
+from provisiond.api.dps_wire import (
     API_VERSION,
     BODY_TOO_LARGE,
     INTERNAL,

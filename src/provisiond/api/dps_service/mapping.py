@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from provisiond.api.dps_common import certificate_info_out, registration_error_code, timestamp
 from provisiond.api.dps_service.schemas import (
     AttestationIn,
     CertificatesIn,
     EnrollmentGroupIn,
     IndividualEnrollmentIn,
 )
+from provisiond.api.dps_wire import certificate_info_out, registration_error_code, timestamp
 from provisiond.domain.certificates import EnrolledCertificate, parse_certificate
 from provisiond.domain.enrollments import (
     AllocationPolicy,

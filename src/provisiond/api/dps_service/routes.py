@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond.api.context import AppContext
-from provisiond.api.dps_common import check_api_version
 from provisiond.api.dps_service import errors as codes
 from provisiond.api.dps_service.auth import service_auth
 from provisiond.api.dps_service.errors import POLICY, DpsError, dps_error_for
@@ -24,6 +23,7 @@ from provisiond.api.dps_service.mapping import (
 )
 from provisiond.api.dps_service.routing import canonical_path, is_dps_service_path
 from provisiond.api.dps_service.schemas import BulkIn, QueryIn
+from provisiond.api.dps_wire import check_api_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, read_json
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind

@@ -16,7 +16,6 @@ import logging
 import urllib.parse
 from collections.abc import Callable
 
-from provisiond.api.dps_common import INTERNAL, DpsError, dps_error_body
 from provisiond.api.dps_device.errors import device_error_for
 from provisiond.api.dps_device.mapping import operation_answer, register_answer, registration_payload
 from provisiond.api.dps_device.mqtt.codec import (
@@ -36,6 +35,7 @@ from provisiond.api.dps_device.mqtt.codec import (
     Unsubscribe,
     encode,
 )
+from provisiond.api.dps_wire import INTERNAL, DpsError, dps_error_body
 from provisiond.api.http import parse_json
 from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
 from provisiond.services.device_auth import Credentials, UnknownIdScope, UnknownRegistration
