@@ -15,7 +15,7 @@ from provisiond.services.instance import InstanceService
 from provisiond.services.registration import CustomAllocator, RegistrationService, RegistrationSettings
 from provisiond.services.registrations import RegistrationStateService
 from provisiond.services.sphere import SphereService
-from provisiond.services.worker import CrashPoint, OperationWorker
+from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
 
 __all__ = ["AppContext", "context"]
@@ -42,7 +42,6 @@ class AppContext:
             clock,
             batch_size=settings.worker_batch_size,
             lease_seconds=settings.worker_lease_seconds,
-            crash=CrashPoint.parse(settings.test_crash_point),
         )
         rules = WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http)
         registration_settings = RegistrationSettings(

@@ -12,7 +12,7 @@ import typer
 from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
 from provisiond.gc_tuning import tune_gc
 from provisiond.services.claims import ClaimsService
-from provisiond.services.worker import CrashPoint, OperationWorker
+from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
 
 __all__ = ["partner_app", "worker"]
@@ -62,7 +62,6 @@ def worker(data_dir: DataDir = None, database: DatabaseUrl = None) -> None:
             db,
             batch_size=settings.worker_batch_size,
             lease_seconds=settings.worker_lease_seconds,
-            crash=CrashPoint.parse(settings.test_crash_point),
         )
         running = asyncio.create_task(operations.run())
 
