@@ -21,6 +21,7 @@ __all__ = [
     "ClaimItem",
     "Customer",
     "Device",
+    "Item",
     "ItemResult",
     "ItemStatus",
     "Operation",
@@ -116,6 +117,9 @@ class UpdateItem:
     device_id: int | None
     identifier: DeviceIdentifier | None
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+Item = ClaimItem | UnclaimItem | UpdateItem  # one item of a claims operation (not Azure Sphere)
 
 
 class ItemStatus(StrEnum):

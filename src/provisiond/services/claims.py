@@ -13,6 +13,7 @@ from provisiond.domain.claims import (
     MAX_ITEMS,
     Customer,
     Device,
+    Item,
     ItemResult,
     Operation,
     OperationKind,
@@ -29,21 +30,18 @@ from provisiond.domain.identifiers import (
     Vendor,
 )
 from provisiond.errors import InvalidInput, NotFound, StoreUnavailable, Unauthorized
-from provisiond.jsontext import loads
-from provisiond.services.claim_batches import Item, apply_batch, item_from_json, item_to_json
+from provisiond.services.claim_batches import apply_batch
 from provisiond.store import claims as repo
 from provisiond.store import operations as op_repo
 from provisiond.store.claims import ConcurrentWrite
 from provisiond.store.db import Database
+from provisiond.store.operation_codec import dump_claim_item, load_claim_item, load_result
 
 __all__ = ["ClaimsService", "TooManyItems", "hash_token"]
 
 
 class TooManyItems(InvalidInput):
     """More than 100,000 items in one request (nothing is written)."""
-
-
-_decode = loads
 
 
 def hash_token(token: str) -> str:
@@ -200,7 +198,7 @@ class ClaimsService:
         op = Operation(
             _new_id(), kind, partner.id, vendor, state, len(items), 0, 0, now, None, None if items else now
         )
-        encoded = [item_to_json(item, wire) for item, wire in items]
+        encoded = [dump_claim_item(item, wire) for item, wire in items]
         async with self.db.write() as conn:
             await op_repo.insert_operation(conn, op, encoded)
         if self.wake is not None:
@@ -220,8 +218,8 @@ class ClaimsService:
             rows = await op_repo.results(conn, op.id)
         out = []
         for request, result in rows:
-            item, wire = item_from_json(op.kind, request)
-            out.append((item, wire, ItemResult.from_json(_decode(result)) if result else None))
+            item, wire = load_claim_item(op.kind, request)
+            out.append((item, wire, load_result(result) if result else None))
         return out
 
     async def operations(

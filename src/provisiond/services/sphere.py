@@ -27,12 +27,12 @@ from provisiond.domain.sphere import (
     normalise_device_ids,
 )
 from provisiond.errors import InvalidInput, NotFound, Unauthorized
-from provisiond.jsontext import dumps, loads
 from provisiond.services.claims import hash_token
-from provisiond.services.sphere_batches import apply_sphere_batch, item_device_id, item_to_json
+from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.store import operations as op_repo
 from provisiond.store import sphere as repo
 from provisiond.store.db import Database
+from provisiond.store.operation_codec import dump_result, dump_sphere_item, load_result, load_sphere_item
 
 __all__ = ["SphereService"]
 
@@ -124,7 +124,7 @@ class SphereService:
         )
         public = SphereOperation(uuid.uuid4(), tenant.id, single, core)
         async with self.db.write() as conn:
-            await op_repo.insert_operation(conn, core, [item_to_json(d) for d in device_ids])
+            await op_repo.insert_operation(conn, core, [dump_sphere_item(d) for d in device_ids])
             await repo.insert_operation_ref(conn, public.id, core.id, tenant.owner_id, single)
         if self.wake is not None:
             self.wake.set()
@@ -143,7 +143,7 @@ class SphereService:
             tenant = await repo.get_tenant(conn, tenant_id)
             if tenant is None:
                 raise NotFound(f"no tenant {tenant_id}")
-            item = item_to_json(normal)
+            item = dump_sphere_item(normal)
             [result] = await apply_sphere_batch(
                 conn, OperationKind.SPHERE_RELEASE, tenant.owner_id, [item], now
             )
@@ -164,7 +164,7 @@ class SphereService:
             )
             public = SphereOperation(uuid.uuid4(), tenant.id, normal, core)
             await op_repo.insert_operation(conn, core, [item])
-            await repo.insert_results(conn, core.id, [(0, dumps(result.as_json()))])
+            await repo.insert_results(conn, core.id, [(0, dump_result(result))])
             await repo.insert_operation_ref(conn, public.id, core.id, tenant.owner_id, normal)
         return public
 
@@ -189,8 +189,7 @@ class SphereService:
         async with self.db.read() as conn:
             rows = await op_repo.results(conn, op.core.id)
         return [
-            (item_device_id(request), ItemResult.from_json(loads(result)) if result else None)
-            for request, result in rows
+            (load_sphere_item(request), load_result(result) if result else None) for request, result in rows
         ]
 
     # -- devices ----------------------------------------------------------------------------

@@ -22,12 +22,12 @@ from provisiond.domain.claims import MAX_ITEMS, Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
 from provisiond.domain.sphere import SPHERE_KINDS
-from provisiond.jsontext import dumps
-from provisiond.services.claim_batches import apply_batch, item_from_json
+from provisiond.services.claim_batches import apply_batch
 from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.store import operations as repo
 from provisiond.store.claims import ConcurrentWrite
 from provisiond.store.db import Database
+from provisiond.store.operation_codec import dump_result, load_claim_item
 
 __all__ = ["OperationWorker", "device_id_for"]
 
@@ -120,7 +120,7 @@ class OperationWorker:
         if not pending:
             return False
         sphere = op.kind in SPHERE_KINDS
-        parsed = [] if sphere else [item_from_json(op.kind, request) for _, request in pending]
+        parsed = [] if sphere else [load_claim_item(op.kind, request) for _, request in pending]
         async with self.db.write() as conn:
             if sphere:
                 requests = [request for _, request in pending]
@@ -131,7 +131,7 @@ class OperationWorker:
                 results = await apply_batch(
                     conn, op.kind, op.partner_id, op.vendor, items, self.rules, new_ids
                 )
-            rows = [(seq, dumps(r.as_json())) for (seq, _), r in zip(pending, results, strict=True)]
+            rows = [(seq, dump_result(r)) for (seq, _), r in zip(pending, results, strict=True)]
             now = self.clock()
             succeeded = sum(1 for r in results if r.ok)
             held = await repo.finish_batch(

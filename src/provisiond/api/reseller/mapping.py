@@ -26,6 +26,7 @@ from provisiond.domain.claims import (
     ClaimItem,
     Customer,
     Device,
+    Item,
     ItemResult,
     ItemStatus,
     Operation,
@@ -35,7 +36,6 @@ from provisiond.domain.claims import (
     SectionType,
 )
 from provisiond.domain.identifiers import DeviceIdentifier, Vendor
-from provisiond.services.claim_batches import Item
 
 __all__ = [
     "MAX_PAGE_SIZE",
