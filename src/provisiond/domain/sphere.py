@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from provisiond.domain.claims import ItemResult, ItemStatus, Operation, OperationKind
+from provisiond.domain.claims import ItemResult, ItemStatus, Operation, OperationKind, Owner, OwnerKind
 from provisiond.errors import InvalidInput, NotFound
 
 __all__ = [
@@ -84,11 +84,16 @@ class UnknownDevice(NotFound):
 @dataclass(frozen=True, slots=True)
 class Tenant:
     """``id`` is the public tenant id; ``owner_id`` the number that stands for the tenant in the
-    durable-operations tables (their owner column is numeric)."""
+    durable-operations tables and ``sphere_devices`` (their owner columns are numeric)."""
 
     id: UUID
     owner_id: int
     name: str
+
+    @property
+    def owner(self) -> Owner:
+        """The tenant as the owner of its operations."""
+        return Owner(OwnerKind.TENANT, self.owner_id)
 
 
 @dataclass(frozen=True, slots=True)

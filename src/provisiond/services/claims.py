@@ -1,4 +1,9 @@
-"""Claims use cases: partners and their tokens, customers, devices, sync claims, async operations."""
+"""Claims use cases: partners and their tokens, customers, devices, sync claims, async operations.
+
+The service knows no dialect: the claims back end (``Vendor``) of a claim, an unclaim or an
+operation is chosen by the dialect that calls it (zero-touch: always Google; the reseller model:
+what the request names) and is passed in with every call that needs one.
+"""
 
 from __future__ import annotations
 
@@ -162,9 +167,12 @@ class ClaimsService:
             ids, total = await repo.find_by_owner(conn, partner.id, customer_ids, section, after, limit + 1)
         return await self.devices(ids[:limit]), total, len(ids) > limit
 
-    async def set_metadata(self, partner: Partner, device_id: int, entries: dict[str, str]) -> ItemResult:
+    async def set_metadata(
+        self, partner: Partner, vendor: Vendor, device_id: int, entries: dict[str, str]
+    ) -> ItemResult:
+        """Replace one claimed device's metadata at once (the synchronous call of a dialect)."""
         return await self.apply_now(
-            partner, OperationKind.UPDATE_METADATA, Vendor.GOOGLE, UpdateItem(device_id, None, entries)
+            partner, OperationKind.UPDATE_METADATA, vendor, UpdateItem(device_id, None, entries)
         )
 
     # -- synchronous claims -----------------------------------------------------------------
@@ -208,7 +216,7 @@ class ClaimsService:
     async def operation(self, partner: Partner, operation_id: int) -> Operation:
         async with self.db.read() as conn:
             op = await op_repo.get_operation(conn, operation_id)
-        if op is None or op.partner_id != partner.id:
+        if op is None or op.owner != partner.owner:  # a tenant's operation is never a partner's
             raise NotFound(f"no operation {operation_id}")
         return op
 
@@ -231,5 +239,7 @@ class ClaimsService:
         limit: int,
     ) -> tuple[list[Operation], int, bool]:
         async with self.db.read() as conn:
-            page, total = await op_repo.list_operations(conn, partner.id, kinds, states, after_id, limit + 1)
+            page, total = await op_repo.list_operations(
+                conn, partner.owner, kinds, states, after_id, limit + 1
+            )
         return page[:limit], total, len(page) > limit

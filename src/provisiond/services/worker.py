@@ -124,13 +124,12 @@ class OperationWorker:
         async with self.db.write() as conn:
             if sphere:
                 requests = [request for _, request in pending]
-                results = await apply_sphere_batch(conn, op.kind, op.partner_id, requests, self.clock())
+                results = await apply_sphere_batch(conn, op.kind, op.owner_id, requests, self.clock())
             else:
                 new_ids = [device_id_for(op.id, seq) for seq, _ in pending]
                 items = [item for item, _ in parsed]
-                results = await apply_batch(
-                    conn, op.kind, op.partner_id, op.vendor, items, self.rules, new_ids
-                )
+                assert op.vendor is not None  # a partner's operation always names its back end
+                results = await apply_batch(conn, op.kind, op.owner_id, op.vendor, items, self.rules, new_ids)
             rows = [(seq, dump_result(r)) for (seq, _), r in zip(pending, results, strict=True)]
             now = self.clock()
             succeeded = sum(1 for r in results if r.ok)
