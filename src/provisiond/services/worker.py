@@ -4,8 +4,8 @@ It takes an operation by lease, processes its pending items in request order, a 
 transaction (effects + results + counters together), and extends the lease with every batch. A
 worker that dies (kill -9) leaves at most one uncommitted batch; when its lease expires another
 worker, or the same process after a restart, continues from the first item without a result.
-Zero-touch and reseller-model items go to ``claim_batches``, Azure Sphere items to
-``sphere_batches``; everything else (lease, results, counters) is shared.
+What a batch of each kind of operation does is looked up in ``operation_kinds.BATCHES``;
+everything else (lease, results, counters) is shared.
 """
 
 from __future__ import annotations
@@ -18,25 +18,18 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from provisiond.domain.claims import MAX_ITEMS, Operation
+from provisiond.domain.claims import Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
-from provisiond.domain.sphere import SPHERE_KINDS
-from provisiond.services.claim_batches import apply_batch
-from provisiond.services.sphere_batches import apply_sphere_batch
+from provisiond.services.operation_kinds import BATCHES
 from provisiond.store import operations as repo
 from provisiond.store.claims import ConcurrentWrite
 from provisiond.store.db import Database
-from provisiond.store.operation_codec import dump_result, load_claim_item
+from provisiond.store.operation_codec import dump_result
 
-__all__ = ["OperationWorker", "device_id_for"]
+__all__ = ["OperationWorker"]
 
 log = logging.getLogger(__name__)
-
-
-def device_id_for(operation_id: int, seq: int) -> int:
-    """The id item ``seq`` of an operation gives a device it creates: the same on every replay."""
-    return operation_id * MAX_ITEMS + seq + 1
 
 
 @dataclass
@@ -119,17 +112,9 @@ class OperationWorker:
             pending = await repo.pending_items(conn, op.id, -1, self.batch_size)
         if not pending:
             return False
-        sphere = op.kind in SPHERE_KINDS
-        parsed = [] if sphere else [load_claim_item(op.kind, request) for _, request in pending]
+        batch = BATCHES[op.kind](op, pending, self.rules)  # items decoded before the write lock
         async with self.db.write() as conn:
-            if sphere:
-                requests = [request for _, request in pending]
-                results = await apply_sphere_batch(conn, op.kind, op.owner_id, requests, self.clock())
-            else:
-                new_ids = [device_id_for(op.id, seq) for seq, _ in pending]
-                items = [item for item, _ in parsed]
-                assert op.vendor is not None  # a partner's operation always names its back end
-                results = await apply_batch(conn, op.kind, op.owner_id, op.vendor, items, self.rules, new_ids)
+            results = await batch.apply(conn, self.clock())
             rows = [(seq, dump_result(r)) for (seq, _), r in zip(pending, results, strict=True)]
             now = self.clock()
             succeeded = sum(1 for r in results if r.ok)
