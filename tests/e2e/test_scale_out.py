@@ -286,7 +286,15 @@ def test_two_servers_and_two_workers_finish_a_claim_exactly_once_when_a_worker_i
     for name in ("w1", "w2"):
         with (tmp_path / f"{name}.log").open("wb") as out:
             workers.append(
-                start_worker(pg_url, tmp_path, BATCH, lease=2, stdout=out, stderr=subprocess.STDOUT)
+                start_worker(
+                    pg_url,
+                    tmp_path,
+                    BATCH,
+                    lease=2,
+                    secrets_key_file=tmp_path / "outer.key",
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             )
     try:
         claims_body = [

@@ -186,10 +186,23 @@ def worker_command(url: str, data_dir: Path, crash: str | None = None) -> list[s
 
 
 def start_worker(
-    url: str, data_dir: Path, batch: int, *, lease: float = 1, **popen: Any
+    url: str,
+    data_dir: Path,
+    batch: int,
+    *,
+    lease: float = 1,
+    secrets_key_file: Path | None = None,
+    **popen: Any,
 ) -> subprocess.Popen[bytes]:
-    """``provisiond worker`` on ``url`` as a child process (``popen``: e.g. where its output goes)."""
-    return subprocess.Popen(worker_command(url, data_dir), env=worker_env(batch, lease), **popen)
+    """``provisiond worker`` on ``url`` as a child process (``popen``: e.g. where its output goes).
+
+    ``secrets_key_file``: the outer key file the servers of that database use; a database holding
+    sealed secrets refuses a worker without it.
+    """
+    env = worker_env(batch, lease)
+    if secrets_key_file is not None:
+        env["PROVISIOND_SECRETS_KEY_FILE"] = str(secrets_key_file)
+    return subprocess.Popen(worker_command(url, data_dir), env=env, **popen)
 
 
 def run_worker_until_done(
