@@ -58,9 +58,6 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a dead worker's operation is taken over after this"
     )
     in_process_worker: bool = Field(default=True, description="serve also runs the operation worker")
-    test_crash_point: str | None = Field(
-        default=None, description="testing only: after_batch:N or in_batch:N"
-    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="CIDRs of TLS-terminating proxies whose x-forwarded-client-cert header is believed",

@@ -26,7 +26,7 @@ from provisiond.services.registration import RegistrationService, RegistrationSe
 from provisiond.services.registration_states import RegistrationStateService
 from provisiond.services.secrets import open_database
 from provisiond.services.sphere import SphereService
-from provisiond.services.worker import CrashPoint, OperationWorker
+from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
 
 __all__ = ["build_services", "operation_worker", "running"]
@@ -40,7 +40,6 @@ def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -
         clock,
         batch_size=settings.worker_batch_size,
         lease_seconds=settings.worker_lease_seconds,
-        crash=CrashPoint.parse(settings.test_crash_point),
     )
 
 

@@ -1,13 +1,13 @@
-"""Durable operations survive kill -9: the worker process SIGKILLs itself (or is killed) mid-run,
-a restarted worker finishes, every item is applied exactly once, and the per-item results are
-identical to an uncrashed run of the same items. Run on SQLite and PostgreSQL."""
+"""Durable operations survive kill -9: the worker process SIGKILLs itself at a crash point (run
+through ``tests/support/crash_launcher.py``) or is killed mid-run, a restarted worker finishes,
+every item is applied exactly once, and the per-item results are identical to an uncrashed run of
+the same items. Run on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from tests.support.operations import (
     snapshot,
     start_worker,
     url_for,
+    worker_command,
     worker_env,
 )
 
@@ -90,8 +91,8 @@ def test_worker_killed_at_a_crash_point_resumes_and_matches_an_uncrashed_run(
     url = url_for(engine, tmp_path, request)
     partner_id, op_id = asyncio.run(prepare(url, n))
     crashed = subprocess.run(
-        [sys.executable, "-m", "provisiond", "worker", "--data-dir", str(tmp_path), "--database", url],
-        env=worker_env(url, crash, batch),
+        worker_command(url, tmp_path, crash),
+        env=worker_env(batch),
         timeout=120,
         check=False,
     )

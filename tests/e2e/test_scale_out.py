@@ -293,7 +293,7 @@ def test_two_servers_and_two_workers_finish_a_claim_exactly_once_when_a_worker_i
                     tmp_path,
                     BATCH,
                     lease=2,
-                    key_file=tmp_path / "outer.key",  # the servers' (the topology fixture's)
+                    secrets_key_file=tmp_path / "outer.key",
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
 from provisiond.store.keyring import Keyring
 from provisiond.store.tables import operation_results, sphere_devices
-from tests.support.operations import async_url, clean_database, url_for, worker_env
+from tests.support.operations import async_url, clean_database, url_for, worker_command, worker_env
 
 ENGINES = ["sqlite", "postgresql"]
 N = 1000  # the bulk claim limit
@@ -111,8 +110,8 @@ async def reference(tmp: Path) -> dict[str, Any]:
 
 def run_worker_until_done(url: str, data_dir: Path, ids: tuple[UUID, UUID, UUID]) -> dict[str, Any]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provisiond", "worker", "--data-dir", str(data_dir), "--database", url],
-        env=worker_env(url, None, BATCH),
+        worker_command(url, data_dir),
+        env=worker_env(BATCH),
     )
     try:
         deadline = time.monotonic() + 120
@@ -136,8 +135,8 @@ def test_sphere_bulk_claim_killed_at_a_crash_point_resumes_and_matches_an_uncras
     url = url_for(engine, tmp_path, request)
     ids = asyncio.run(prepare(url))
     crashed = subprocess.run(
-        [sys.executable, "-m", "provisiond", "worker", "--data-dir", str(tmp_path), "--database", url],
-        env=worker_env(url, crash, BATCH),
+        worker_command(url, tmp_path, crash),
+        env=worker_env(BATCH),
         timeout=120,
         check=False,
     )

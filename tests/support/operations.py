@@ -1,5 +1,6 @@
 """Durable claim operations seen from outside: preparing a database, running ``provisiond worker``
-processes against it, and reading back what they did. Shared by the crash and scale-out tests."""
+processes against it (optionally through the crash launcher, ``tests/support/crash_launcher.py``),
+and reading back what they did. Shared by the crash and scale-out tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +38,12 @@ __all__ = [
     "snapshot",
     "start_worker",
     "url_for",
+    "worker_command",
     "worker_env",
 ]
 
 DONE = (OperationState.COMPLETE, OperationState.COMPLETE_WITH_ERRORS)
+ROOT = Path(__file__).resolve().parents[2]  # the repository: where ``tests.support`` imports from
 
 
 def imei(n: int) -> str:
@@ -157,19 +161,28 @@ async def progress(url: str, op_id: int) -> Progress:
         await db.dispose()
 
 
-def worker_env(url: str, crash: str | None, batch: int, lease: float = 1) -> dict[str, str]:
-    """The environment of a ``provisiond worker``: small batches, a short lease, quiet logs."""
+def worker_env(batch: int, lease: float = 1) -> dict[str, str]:
+    """The environment of a ``provisiond worker``: small batches, a short lease, quiet logs, and
+    the repository root importable (the crash launcher is ``tests.support.crash_launcher``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")}
     env.update(
         {
             "PROVISIOND_WORKER_BATCH_SIZE": str(batch),
             "PROVISIOND_WORKER_LEASE_SECONDS": str(lease),
             "PROVISIOND_LOG_LEVEL": "warning",
+            "PYTHONPATH": os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)])),
         }
     )
-    if crash:
-        env["PROVISIOND_TEST_CRASH_POINT"] = crash
     return env
+
+
+def worker_command(url: str, data_dir: Path, crash: str | None = None) -> list[str]:
+    """``provisiond worker`` on ``url``; with ``crash`` (``after_batch:N`` or ``in_batch:N``) run
+    through the crash launcher, so the process SIGKILLs itself at that point."""
+    args = ["worker", "--data-dir", str(data_dir), "--database", url]
+    if crash is None:
+        return [*PROVISIOND, *args]
+    return [sys.executable, "-m", "tests.support.crash_launcher", "--crash-point", crash, "--", *args]
 
 
 def start_worker(
@@ -178,17 +191,18 @@ def start_worker(
     batch: int,
     *,
     lease: float = 1,
-    key_file: Path | None = None,
+    secrets_key_file: Path | None = None,
     **popen: Any,
 ) -> subprocess.Popen[bytes]:
-    """``provisiond worker`` on ``url`` as a child process (``popen``: e.g. where its output goes);
-    ``key_file``: the outer key file the servers of that database use, when it is not the data dir's."""
-    env = worker_env(url, None, batch, lease)
-    if key_file is not None:
-        env["PROVISIOND_SECRETS_KEY_FILE"] = str(key_file)
-    return subprocess.Popen(
-        [*PROVISIOND, "worker", "--data-dir", str(data_dir), "--database", url], env=env, **popen
-    )
+    """``provisiond worker`` on ``url`` as a child process (``popen``: e.g. where its output goes).
+
+    ``secrets_key_file``: the outer key file the servers of that database use; a database holding
+    sealed secrets refuses a worker without it.
+    """
+    env = worker_env(batch, lease)
+    if secrets_key_file is not None:
+        env["PROVISIOND_SECRETS_KEY_FILE"] = str(secrets_key_file)
+    return subprocess.Popen(worker_command(url, data_dir), env=env, **popen)
 
 
 def run_worker_until_done(

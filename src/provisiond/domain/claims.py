@@ -2,12 +2,15 @@
 
 One model serves the zero-touch API and the reseller object model: a device claimed through one
 dialect is the same record in every other. Azure Sphere devices have their own records
-(``domain/sphere.py``) but share the durable operations defined here. The rules here are pure:
-the store finds what exists, these functions decide what an item does.
+(``domain/sphere.py``) but share the durable operations defined here, so an operation names its
+owner by kind as well as number (``Owner``): a partner and a tenant are different accounts even
+where their numbers could meet. The rules here are pure: the store finds what exists, these
+functions decide what an item does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -17,15 +20,19 @@ from provisiond.domain.identifiers import DeviceIdentifier, Vendor
 
 __all__ = [
     "MAX_ITEMS",
+    "OWNER_KINDS",
     "Claim",
     "ClaimItem",
     "Customer",
     "Device",
+    "Item",
     "ItemResult",
     "ItemStatus",
     "Operation",
     "OperationKind",
     "OperationState",
+    "Owner",
+    "OwnerKind",
     "Partner",
     "SectionType",
     "UnclaimItem",
@@ -42,10 +49,31 @@ class SectionType(StrEnum):
     SIM_LOCK = "SECTION_TYPE_SIM_LOCK"
 
 
+class OwnerKind(StrEnum):
+    """The kinds of account that own durable operations."""
+
+    PARTNER = "partner"  # a reseller: zero-touch and reseller-model operations
+    TENANT = "tenant"  # an Azure Sphere tenant
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who owns an operation: an account kind and that account's number. Partners and tenants
+    number their accounts independently, so only the pair names one account."""
+
+    kind: OwnerKind
+    id: int
+
+
 @dataclass(frozen=True, slots=True)
 class Partner:
     id: int
     name: str
+
+    @property
+    def owner(self) -> Owner:
+        """The partner as the owner of its operations."""
+        return Owner(OwnerKind.PARTNER, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +114,17 @@ class OperationKind(StrEnum):
     SPHERE_RELEASE = "sphere_release"
 
 
+# Each kind of operation is started through one family of dialects, so by one kind of account.
+OWNER_KINDS: Mapping[OperationKind, OwnerKind] = {
+    OperationKind.CLAIM: OwnerKind.PARTNER,
+    OperationKind.UNCLAIM: OwnerKind.PARTNER,
+    OperationKind.UPDATE_METADATA: OwnerKind.PARTNER,
+    OperationKind.SPHERE_CLAIM: OwnerKind.TENANT,
+    OperationKind.SPHERE_BULK_CLAIM: OwnerKind.TENANT,
+    OperationKind.SPHERE_RELEASE: OwnerKind.TENANT,
+}
+
+
 class OperationState(StrEnum):
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
@@ -116,6 +155,9 @@ class UpdateItem:
     device_id: int | None
     identifier: DeviceIdentifier | None
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+Item = ClaimItem | UnclaimItem | UpdateItem  # one item of a claims operation (not Azure Sphere)
 
 
 class ItemStatus(StrEnum):
@@ -155,10 +197,14 @@ class ItemResult:
 
 @dataclass(frozen=True, slots=True)
 class Operation:
+    """A durable operation. ``owner_id`` is the number of its owner, whose kind its ``kind``
+    decides (``OWNER_KINDS``); ``vendor`` is the claims back end of a partner's operation (the
+    ``google/`` or ``samsung/`` of its name) and ``None`` for a tenant's: Sphere has no vendor."""
+
     id: int
     kind: OperationKind
-    partner_id: int
-    vendor: Vendor
+    owner_id: int
+    vendor: Vendor | None
     state: OperationState
     total: int
     processed: int
@@ -166,6 +212,10 @@ class Operation:
     created: datetime
     started: datetime | None = None
     completed: datetime | None = None
+
+    @property
+    def owner(self) -> Owner:
+        return Owner(OWNER_KINDS[self.kind], self.owner_id)
 
     @property
     def progress(self) -> int:

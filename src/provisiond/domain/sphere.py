@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from provisiond.domain.claims import ItemResult, ItemStatus, Operation, OperationKind
+from provisiond.domain.claims import ItemResult, ItemStatus, Operation, Owner, OwnerKind
 from provisiond.errors import InvalidInput, NotFound
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "DEVICE_ID_LENGTH",
     "MAX_BULK_CLAIM",
     "NOT_OWNED",
-    "SPHERE_KINDS",
     "InvalidDeviceId",
     "InvalidDeviceList",
     "SphereDevice",
@@ -52,10 +51,6 @@ CHIP_SKU_UNKNOWN = 0  # MT3620AN, the only ChipSku the public enum has
 # ``ItemResult.code`` of the two ways an item can fail; each dialect renders them its own way.
 CONFLICT = "Conflict"  # the device belongs to another tenant
 NOT_OWNED = "NotOwned"  # a release of a device the tenant does not own
-
-SPHERE_KINDS = frozenset(
-    {OperationKind.SPHERE_CLAIM, OperationKind.SPHERE_BULK_CLAIM, OperationKind.SPHERE_RELEASE}
-)
 
 # ASCII classes on purpose: ``\w`` or ``str.isalnum`` would also take non-ASCII characters.
 _DEVICE_ID_RE = re.compile(r"[0-9A-Fa-f]{128}")
@@ -84,11 +79,16 @@ class UnknownDevice(NotFound):
 @dataclass(frozen=True, slots=True)
 class Tenant:
     """``id`` is the public tenant id; ``owner_id`` the number that stands for the tenant in the
-    durable-operations tables (their owner column is numeric)."""
+    durable-operations tables and ``sphere_devices`` (their owner columns are numeric)."""
 
     id: UUID
     owner_id: int
     name: str
+
+    @property
+    def owner(self) -> Owner:
+        """The tenant as the owner of its operations."""
+        return Owner(OwnerKind.TENANT, self.owner_id)
 
 
 @dataclass(frozen=True, slots=True)

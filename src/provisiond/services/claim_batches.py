@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from provisiond.domain.claims import (
     Claim,
     ClaimItem,
+    Item,
     ItemResult,
     ItemStatus,
     OperationKind,
@@ -33,81 +34,9 @@ from provisiond.domain.identifiers import (
     lookup_keys,
     validate,
 )
-from provisiond.jsontext import dumps, loads
 from provisiond.store import claims as repo
 
-__all__ = ["apply_batch", "item_from_json", "item_to_json"]
-
-Item = ClaimItem | UnclaimItem | UpdateItem
-
-
-def _ident_json(d: DeviceIdentifier | None) -> dict[str, Any] | None:
-    if d is None:
-        return None
-    return {
-        "imei": d.imei,
-        "meid": d.meid,
-        "serial": d.serial_number,
-        "manufacturer": d.manufacturer,
-        "model": d.model,
-    }
-
-
-def _ident(doc: dict[str, Any] | None) -> DeviceIdentifier | None:
-    if doc is None:
-        return None
-    return DeviceIdentifier(doc["imei"], doc["meid"], doc["serial"], doc["manufacturer"], doc["model"])
-
-
-def item_to_json(item: Item, wire: Any) -> str:
-    """An item as stored with its operation: the core's fields and the dialect's request item."""
-    if isinstance(item, ClaimItem):
-        core: dict[str, Any] = {
-            "identifier": _ident_json(item.identifier),
-            "customer_id": item.customer_id,
-            "section": item.section_type.value,
-            "order_number": item.order_number,
-            "metadata": item.metadata,
-            "vendor_params": item.vendor_params,
-        }
-    elif isinstance(item, UnclaimItem):
-        core = {
-            "device_id": item.device_id,
-            "identifier": _ident_json(item.identifier),
-            "section": item.section_type.value,
-        }
-    else:
-        core = {
-            "device_id": item.device_id,
-            "identifier": _ident_json(item.identifier),
-            "metadata": item.metadata,
-        }
-    return dumps({"core": core, "wire": wire})
-
-
-_decode = loads
-
-
-def item_from_json(kind: OperationKind, text: str) -> tuple[Item, Any]:
-    doc = _decode(text)
-    core = doc["core"]
-    item: Item
-    if kind is OperationKind.CLAIM:
-        identifier = _ident(core["identifier"])
-        assert identifier is not None
-        item = ClaimItem(
-            identifier,
-            core["customer_id"],
-            SectionType(core["section"]),
-            core["order_number"],
-            core["metadata"],
-            core["vendor_params"],
-        )
-    elif kind is OperationKind.UNCLAIM:
-        item = UnclaimItem(core["device_id"], _ident(core["identifier"]), SectionType(core["section"]))
-    else:
-        item = UpdateItem(core["device_id"], _ident(core["identifier"]), core["metadata"])
-    return item, doc["wire"]
+__all__ = ["apply_batch"]
 
 
 @dataclass

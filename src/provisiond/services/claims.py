@@ -1,4 +1,9 @@
-"""Claims use cases: partners and their tokens, customers, devices, sync claims, async operations."""
+"""Claims use cases: partners and their tokens, customers, devices, sync claims, async operations.
+
+The service knows no dialect: the claims back end (``Vendor``) of a claim, an unclaim or an
+operation is chosen by the dialect that calls it (zero-touch: always Google; the reseller model:
+what the request names) and is passed in with every call that needs one.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from provisiond.domain.claims import (
     MAX_ITEMS,
     Customer,
     Device,
+    Item,
     ItemResult,
     Operation,
     OperationKind,
@@ -29,21 +35,18 @@ from provisiond.domain.identifiers import (
     Vendor,
 )
 from provisiond.errors import InvalidInput, NotFound, StoreUnavailable, Unauthorized
-from provisiond.jsontext import loads
-from provisiond.services.claim_batches import Item, apply_batch, item_from_json, item_to_json
+from provisiond.services.claim_batches import apply_batch
 from provisiond.store import claims as repo
 from provisiond.store import operations as op_repo
 from provisiond.store.claims import ConcurrentWrite
 from provisiond.store.db import Database
+from provisiond.store.operation_codec import dump_claim_item, load_claim_item, load_result
 
 __all__ = ["ClaimsService", "TooManyItems", "hash_token"]
 
 
 class TooManyItems(InvalidInput):
     """More than 100,000 items in one request (nothing is written)."""
-
-
-_decode = loads
 
 
 def hash_token(token: str) -> str:
@@ -164,9 +167,12 @@ class ClaimsService:
             ids, total = await repo.find_by_owner(conn, partner.id, customer_ids, section, after, limit + 1)
         return await self.devices(ids[:limit]), total, len(ids) > limit
 
-    async def set_metadata(self, partner: Partner, device_id: int, entries: dict[str, str]) -> ItemResult:
+    async def set_metadata(
+        self, partner: Partner, vendor: Vendor, device_id: int, entries: dict[str, str]
+    ) -> ItemResult:
+        """Replace one claimed device's metadata at once (the synchronous call of a dialect)."""
         return await self.apply_now(
-            partner, OperationKind.UPDATE_METADATA, Vendor.GOOGLE, UpdateItem(device_id, None, entries)
+            partner, OperationKind.UPDATE_METADATA, vendor, UpdateItem(device_id, None, entries)
         )
 
     # -- synchronous claims -----------------------------------------------------------------
@@ -200,7 +206,7 @@ class ClaimsService:
         op = Operation(
             _new_id(), kind, partner.id, vendor, state, len(items), 0, 0, now, None, None if items else now
         )
-        encoded = [item_to_json(item, wire) for item, wire in items]
+        encoded = [dump_claim_item(item, wire) for item, wire in items]
         async with self.db.write() as conn:
             await op_repo.insert_operation(conn, op, encoded)
         if self.wake is not None:
@@ -210,7 +216,7 @@ class ClaimsService:
     async def operation(self, partner: Partner, operation_id: int) -> Operation:
         async with self.db.read() as conn:
             op = await op_repo.get_operation(conn, operation_id)
-        if op is None or op.partner_id != partner.id:
+        if op is None or op.owner != partner.owner:  # a tenant's operation is never a partner's
             raise NotFound(f"no operation {operation_id}")
         return op
 
@@ -220,8 +226,8 @@ class ClaimsService:
             rows = await op_repo.results(conn, op.id)
         out = []
         for request, result in rows:
-            item, wire = item_from_json(op.kind, request)
-            out.append((item, wire, ItemResult.from_json(_decode(result)) if result else None))
+            item, wire = load_claim_item(op.kind, request)
+            out.append((item, wire, load_result(result) if result else None))
         return out
 
     async def operations(
@@ -233,5 +239,7 @@ class ClaimsService:
         limit: int,
     ) -> tuple[list[Operation], int, bool]:
         async with self.db.read() as conn:
-            page, total = await op_repo.list_operations(conn, partner.id, kinds, states, after_id, limit + 1)
+            page, total = await op_repo.list_operations(
+                conn, partner.owner, kinds, states, after_id, limit + 1
+            )
         return page[:limit], total, len(page) > limit

@@ -2,7 +2,8 @@
 
 Claims are never applied in the request: they are stored as an operation (one item per device)
 that the operation worker runs, so a single claim and a bulk claim of 1,000 devices follow the
-same path and survive a crash alike.
+same path and survive a crash alike. A tenant owns its operations as ``OwnerKind.TENANT``, so no
+partner reaches them; they name no vendor (``None``): vendors are zero-touch back ends.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from uuid import UUID
 
 from provisiond.domain.claims import ItemResult, Operation, OperationKind, OperationState
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.identifiers import Vendor
 from provisiond.domain.sphere import (
     SphereDevice,
     SphereOperation,
@@ -27,23 +27,20 @@ from provisiond.domain.sphere import (
     normalise_device_ids,
 )
 from provisiond.errors import InvalidInput, NotFound, Unauthorized
-from provisiond.jsontext import dumps, loads
 from provisiond.services.claims import hash_token
-from provisiond.services.sphere_batches import apply_sphere_batch, item_device_id, item_to_json
+from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.store import operations as op_repo
 from provisiond.store import sphere as repo
 from provisiond.store.db import Database
+from provisiond.store.operation_codec import dump_result, dump_sphere_item, load_result, load_sphere_item
 
 __all__ = ["SphereService"]
 
-# The core operation row names a claims back end (``google``/``samsung``, for zero-touch
-# operation names). Sphere has none; its rows carry this value and no Sphere code reads it.
-_NO_VENDOR = Vendor.GOOGLE
-
 
 def _owner_id() -> int:
-    """A tenant's number in the operations tables: 10^12 to 10^13, a range no partner id
-    (10^9 to 10^10) reaches, so a partner can never see a tenant's operations or the reverse."""
+    """A tenant's number in the operations tables. Isolation from partners comes from the owner
+    kind stored beside it; the range (10^12 to 10^13, partner ids are 10^9 to 10^10) is kept so
+    that a number in a log still says which kind of account it is."""
     return 10**12 + secrets.randbelow(9 * 10**12)
 
 
@@ -115,7 +112,7 @@ class SphereService:
             _operation_id(),
             kind,
             tenant.owner_id,
-            _NO_VENDOR,
+            None,
             OperationState.PENDING,
             len(device_ids),
             0,
@@ -124,7 +121,7 @@ class SphereService:
         )
         public = SphereOperation(uuid.uuid4(), tenant.id, single, core)
         async with self.db.write() as conn:
-            await op_repo.insert_operation(conn, core, [item_to_json(d) for d in device_ids])
+            await op_repo.insert_operation(conn, core, [dump_sphere_item(d) for d in device_ids])
             await repo.insert_operation_ref(conn, public.id, core.id, tenant.owner_id, single)
         if self.wake is not None:
             self.wake.set()
@@ -143,7 +140,7 @@ class SphereService:
             tenant = await repo.get_tenant(conn, tenant_id)
             if tenant is None:
                 raise NotFound(f"no tenant {tenant_id}")
-            item = item_to_json(normal)
+            item = dump_sphere_item(normal)
             [result] = await apply_sphere_batch(
                 conn, OperationKind.SPHERE_RELEASE, tenant.owner_id, [item], now
             )
@@ -153,7 +150,7 @@ class SphereService:
                 _operation_id(),
                 OperationKind.SPHERE_RELEASE,
                 tenant.owner_id,
-                _NO_VENDOR,
+                None,
                 OperationState.COMPLETE,
                 1,
                 1,
@@ -164,7 +161,7 @@ class SphereService:
             )
             public = SphereOperation(uuid.uuid4(), tenant.id, normal, core)
             await op_repo.insert_operation(conn, core, [item])
-            await repo.insert_results(conn, core.id, [(0, dumps(result.as_json()))])
+            await repo.insert_results(conn, core.id, [(0, dump_result(result))])
             await repo.insert_operation_ref(conn, public.id, core.id, tenant.owner_id, normal)
         return public
 
@@ -180,7 +177,7 @@ class SphereService:
         async with self.db.read() as conn:
             ref = await repo.operation_ref(conn, public_id)
             core = await op_repo.get_operation(conn, ref[0]) if ref else None
-        if ref is None or core is None or ref[1] != tenant.owner_id:
+        if ref is None or core is None or core.owner != tenant.owner:
             raise UnknownOperation(f"no operation {operation_id!r}")
         return SphereOperation(public_id, tenant.id, ref[2], core)
 
@@ -189,8 +186,7 @@ class SphereService:
         async with self.db.read() as conn:
             rows = await op_repo.results(conn, op.core.id)
         return [
-            (item_device_id(request), ItemResult.from_json(loads(result)) if result else None)
-            for request, result in rows
+            (load_sphere_item(request), load_result(result) if result else None) for request, result in rows
         ]
 
     # -- devices ----------------------------------------------------------------------------

@@ -16,32 +16,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import ItemResult, ItemStatus, OperationKind
 from provisiond.domain.sphere import CONFLICT, decide_claim, decide_release
-from provisiond.jsontext import dumps, loads
 from provisiond.store import sphere as repo
+from provisiond.store.operation_codec import load_sphere_item
 
-__all__ = ["apply_sphere_batch", "item_device_id", "item_to_json"]
+__all__ = ["apply_sphere_batch"]
 
 _TAKEN_MEANWHILE = ItemResult(
     ItemStatus.SECTION_NOT_YOURS, code=CONFLICT, message="the device was claimed by another tenant"
 )
 
 
-def item_to_json(device_id: str) -> str:
-    """A Sphere item as stored with its operation."""
-    return dumps({"device_id": device_id})
-
-
-def item_device_id(text: str) -> str:
-    device_id: str = loads(text)["device_id"]
-    return device_id
-
-
 async def apply_sphere_batch(
     conn: AsyncConnection, kind: OperationKind, owner_id: int, requests: Sequence[str], now: datetime
 ) -> list[ItemResult]:
-    """Decide and write every item; one result per item, in order. Replaying a batch against
-    the same store state (a crash rolled it back) gives the same results."""
-    device_ids = [item_device_id(r) for r in requests]
+    """Decide and write every item (``requests``: the items as stored, one device id each); one
+    result per item, in order. Replaying a batch against the same store state (a crash rolled it
+    back) gives the same results."""
+    device_ids = [load_sphere_item(r) for r in requests]
     if kind is OperationKind.SPHERE_RELEASE:
         return await _release(conn, owner_id, device_ids)
     return await _claim(conn, owner_id, device_ids, now)

@@ -4,8 +4,8 @@ It takes an operation by lease, processes its pending items in request order, a 
 transaction (effects + results + counters together), and extends the lease with every batch. A
 worker that dies (kill -9) leaves at most one uncommitted batch; when its lease expires another
 worker, or the same process after a restart, continues from the first item without a result.
-Zero-touch and reseller-model items go to ``claim_batches``, Azure Sphere items to
-``sphere_batches``; everything else (lease, results, counters, crash points) is shared.
+What a batch of each kind of operation does is looked up in ``operation_kinds.BATCHES``;
+everything else (lease, results, counters) is shared.
 """
 
 from __future__ import annotations
@@ -15,51 +15,21 @@ import contextlib
 import logging
 import os
 import secrets
-import signal
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from provisiond.domain.claims import MAX_ITEMS, Operation
+from provisiond.domain.claims import Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
-from provisiond.domain.sphere import SPHERE_KINDS
-from provisiond.jsontext import dumps
-from provisiond.services.claim_batches import apply_batch, item_from_json
-from provisiond.services.sphere_batches import apply_sphere_batch
+from provisiond.services.operation_kinds import BATCHES
 from provisiond.store import operations as repo
 from provisiond.store.claims import ConcurrentWrite
 from provisiond.store.db import Database
+from provisiond.store.operation_codec import dump_result
 
-__all__ = ["CrashPoint", "OperationWorker", "device_id_for"]
+__all__ = ["OperationWorker"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CrashPoint:
-    """Test hook: SIGKILL this process at a chosen point (``after_batch`` committed batches, or
-    ``in_batch`` = inside that batch's transaction, after its effects and results were written)."""
-
-    after_batch: int | None = None
-    in_batch: int | None = None
-
-    @classmethod
-    def parse(cls, text: str | None) -> CrashPoint:
-        if not text:
-            return cls()
-        where, _, n = text.partition(":")
-        if where not in ("after_batch", "in_batch") or not n.isdigit():
-            raise ValueError("crash point is after_batch:N or in_batch:N")
-        return cls(**{where: int(n)})
-
-
-def device_id_for(operation_id: int, seq: int) -> int:
-    """The id item ``seq`` of an operation gives a device it creates: the same on every replay."""
-    return operation_id * MAX_ITEMS + seq + 1
-
-
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -70,10 +40,8 @@ class OperationWorker:
     batch_size: int = 5000
     lease_seconds: float = 30.0
     idle_seconds: float = 0.5
-    crash: CrashPoint = field(default_factory=CrashPoint)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     name: str = field(default_factory=lambda: f"worker-{os.getpid()}-{secrets.token_hex(4)}")
-    _batches: int = 0
     _stopping: bool = field(default=False, init=False, repr=False)
 
     @property
@@ -128,31 +96,26 @@ class OperationWorker:
         rolled back whole; running it again sees that writer's effect and decides accordingly."""
         for _ in range(4):
             try:
-                return await self._batch(op)
+                return await self.run_batch(op)
             except ConcurrentWrite:
                 log.info("batch of operation %s met a concurrent write; running it again", op.id)
-        return await self._batch(op)
+        return await self.run_batch(op)
 
-    async def _batch(self, op: Operation) -> bool:
-        """Process the next batch; ``False`` when the operation is finished or the lease lost."""
+    async def run_batch(self, op: Operation) -> bool:
+        """Process the next batch of ``op`` in one transaction and commit it; ``True`` while items
+        may remain. A lost lease rolls the batch back and ends the operation's run in this worker.
+
+        Public as the seam the crash tests kill the process at (``tests/support/crash_launcher.py``
+        wraps it and ``store.operations.finish_batch``): the product itself carries no crash hook.
+        """
         async with self.db.read() as conn:
             pending = await repo.pending_items(conn, op.id, -1, self.batch_size)
         if not pending:
             return False
-        sphere = op.kind in SPHERE_KINDS
-        parsed = [] if sphere else [item_from_json(op.kind, request) for _, request in pending]
-        self._batches += 1
+        batch = BATCHES[op.kind](op, pending, self.rules)  # items decoded before the write lock
         async with self.db.write() as conn:
-            if sphere:
-                requests = [request for _, request in pending]
-                results = await apply_sphere_batch(conn, op.kind, op.partner_id, requests, self.clock())
-            else:
-                new_ids = [device_id_for(op.id, seq) for seq, _ in pending]
-                items = [item for item, _ in parsed]
-                results = await apply_batch(
-                    conn, op.kind, op.partner_id, op.vendor, items, self.rules, new_ids
-                )
-            rows = [(seq, dumps(r.as_json())) for (seq, _), r in zip(pending, results, strict=True)]
+            results = await batch.apply(conn, self.clock())
+            rows = [(seq, dump_result(r)) for (seq, _), r in zip(pending, results, strict=True)]
             now = self.clock()
             succeeded = sum(1 for r in results if r.ok)
             held = await repo.finish_batch(
@@ -160,10 +123,6 @@ class OperationWorker:
             )
             if not held:
                 raise _LeaseLost
-            if self.crash.in_batch == self._batches:
-                _die()
-        if self.crash.after_batch == self._batches:
-            _die()
         return len(pending) == self.batch_size
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from provisiond.domain.claims import Operation, OperationKind, OperationState
+from provisiond.domain.claims import Operation, OperationKind, OperationState, Owner
 from provisiond.domain.identifiers import Vendor
 from provisiond.store.tables import operation_items, operation_results, operations
 
@@ -36,8 +36,8 @@ def _op(row: Any) -> Operation:
     return Operation(
         row.id,
         OperationKind(row.kind),
-        row.partner_id,
-        Vendor(row.vendor),
+        row.owner_id,
+        Vendor(row.vendor) if row.vendor is not None else None,
         OperationState(row.state),
         row.total,
         row.processed,
@@ -54,8 +54,9 @@ async def insert_operation(conn: AsyncConnection, op: Operation, items: Sequence
         insert(operations).values(
             id=op.id,
             kind=op.kind.value,
-            partner_id=op.partner_id,
-            vendor=op.vendor.value,
+            owner_kind=op.owner.kind.value,
+            owner_id=op.owner_id,
+            vendor=op.vendor.value if op.vendor is not None else None,
             state=op.state.value,
             total=op.total,
             processed=op.processed,
@@ -211,13 +212,14 @@ async def results_page(
 
 async def list_operations(
     conn: AsyncConnection,
-    partner_id: int,
+    owner: Owner,
     kinds: Sequence[OperationKind] | None,
     states: Sequence[OperationState] | None,
     after_id: int | None,
     limit: int,
 ) -> tuple[list[Operation], int]:
-    cond: list[Any] = [operations.c.partner_id == partner_id]
+    """A page of the owner's operations in id order after ``after_id``, and their total."""
+    cond: list[Any] = [operations.c.owner_kind == owner.kind.value, operations.c.owner_id == owner.id]
     if kinds:
         cond.append(operations.c.kind.in_([k.value for k in kinds]))
     if states:

@@ -197,13 +197,17 @@ claims = Table(
     Index("ix_claims_partner", "partner_id", "device_id"),
 )
 
+# Durable operations of every dialect. The owner is ``owner_kind`` (``partner``, ``tenant``) and
+# ``owner_id`` (the partner's id, the tenant's ``owner_id``) together; ``vendor`` (``google``,
+# ``samsung``) is the back end of a partner's operation and NULL for a tenant's.
 operations = Table(
     "operations",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("kind", String(32), nullable=False),
-    Column("partner_id", BigInteger, nullable=False),
-    Column("vendor", String(16), nullable=False),
+    Column("owner_kind", String(16), nullable=False),
+    Column("owner_id", BigInteger, nullable=False),
+    Column("vendor", String(16), nullable=True),
     Column("state", String(32), nullable=False),
     Column("total", Integer, nullable=False),
     Column("processed", Integer, nullable=False),
@@ -213,7 +217,7 @@ operations = Table(
     Column("completed", UtcDateTime),
     Column("lease_owner", String(64)),
     Column("lease_until", UtcDateTime),
-    Index("ix_operations_partner", "partner_id", "id"),
+    Index("ix_operations_owner", "owner_kind", "owner_id", "id"),
     Index("ix_operations_state", "state"),
 )
 
@@ -236,8 +240,8 @@ operation_results = Table(
 
 # -- Azure Sphere ---------------------------------------------------------------------------------
 
-# ``owner_id`` is the tenant in the durable-operations tables (``operations.partner_id``), drawn
-# from a range no partner id uses, so one owner column serves both kinds of account.
+# ``owner_id`` is the tenant's number in ``operations.owner_id`` (with ``owner_kind`` ``tenant``),
+# in ``sphere_devices`` and in ``sphere_operations``.
 tenants = Table(
     "tenants",
     metadata,

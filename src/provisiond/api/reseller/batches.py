@@ -37,10 +37,17 @@ from provisiond.api.reseller.mapping import (
     vendor_in,
     wire_item,
 )
-from provisiond.domain.claims import ClaimItem, Customer, OperationKind, Partner, SectionType, UnclaimItem
+from provisiond.domain.claims import (
+    ClaimItem,
+    Customer,
+    Item,
+    OperationKind,
+    Partner,
+    SectionType,
+    UnclaimItem,
+)
 from provisiond.domain.identifiers import Vendor
 from provisiond.errors import NotFound
-from provisiond.services.claim_batches import Item
 from provisiond.services.claims import ClaimsService
 
 __all__ = [

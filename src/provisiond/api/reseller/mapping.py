@@ -26,6 +26,7 @@ from provisiond.domain.claims import (
     ClaimItem,
     Customer,
     Device,
+    Item,
     ItemResult,
     ItemStatus,
     Operation,
@@ -35,7 +36,6 @@ from provisiond.domain.claims import (
     SectionType,
 )
 from provisiond.domain.identifiers import DeviceIdentifier, Vendor
-from provisiond.services.claim_batches import Item
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -356,12 +356,14 @@ def operation_out(
 ) -> wire.Operation:
     """An Operation; deviceErrors lists every processed item that did not plainly succeed
     (duplicates included), in request order, optionally only those with code ``only``."""
-    operation_id = prefixed_out(op.vendor, op.id)
+    vendor = op.vendor
+    assert vendor is not None  # a partner's operation always names its back end
+    operation_id = prefixed_out(vendor, op.id)
     errors = []
     for seq, (item, stored, result) in enumerate(results):
         if result is None or result.status is ItemStatus.SUCCESS:
             continue
-        entry = device_error(op.vendor, item, stored, result, f"{operation_id}#{seq}")
+        entry = device_error(vendor, item, stored, result, f"{operation_id}#{seq}")
         if only is None or entry.error.code == only.value:
             errors.append(entry)
     return wire.Operation(

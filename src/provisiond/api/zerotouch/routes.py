@@ -171,7 +171,7 @@ async def devices_metadata(partner_id: str, device_id: str, request: Request) ->
     if body.device_metadata is None:
         raise ZtError(400, "deviceMetadata is required")
     entries = mapping.metadata_in(body.device_metadata)
-    result = await ctx.claims.set_metadata(partner, wanted, entries)
+    result = await ctx.claims.set_metadata(partner, Vendor.GOOGLE, wanted, entries)
     failure = mapping.sync_failure(OperationKind.UPDATE_METADATA, result)
     if failure is not None:
         raise failure

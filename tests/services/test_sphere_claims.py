@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from provisiond.domain.claims import ItemStatus, OperationKind, OperationState
 from provisiond.domain.sphere import UnknownDevice
 from provisiond.services.sphere import SphereService
-from provisiond.services.sphere_batches import apply_sphere_batch, item_to_json
+from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
+from provisiond.store.operation_codec import dump_sphere_item
 from provisiond.store.tables import operations, sphere_devices
 
 
@@ -54,7 +55,7 @@ async def test_a_replayed_claim_batch_gives_the_same_results(db: Database) -> No
     taken = secrets.token_hex(64).upper()
     await service.bulk_claim(b, [taken])
     await OperationWorker(db).run_once()
-    items = [item_to_json(d) for d in (secrets.token_hex(64).upper(), taken, "F" * 128, "F" * 128)]
+    items = [dump_sphere_item(d) for d in (secrets.token_hex(64).upper(), taken, "F" * 128, "F" * 128)]
     runs = []
     for _ in range(2):  # the first transaction is rolled back, as a crash would
         with pytest.raises(RuntimeError):
