@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from bench.loadgen import Connection, cpu_seconds
-from provisiond.domain.identifiers import imei_check_digit
+from provisiond.domain.device_identifiers import imei_check_digit
 from tests.support.server import ServerProcess
 
 

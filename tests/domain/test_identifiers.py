@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provisiond.domain.identifiers import (
+from provisiond.domain.device_identifiers import (
     DEFAULT_MANUFACTURER_RULES,
     MAX_SERIAL_LENGTH,
     DeviceIdentifier,

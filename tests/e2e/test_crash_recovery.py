@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from provisiond.domain.claims import ClaimItem, OperationKind, OperationState, SectionType
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor
 from provisiond.services.claims import ClaimsService
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database

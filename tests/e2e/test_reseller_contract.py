@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from provisiond.domain.identifiers import imei_check_digit
+from provisiond.domain.device_identifiers import imei_check_digit
 from tests.support.server import ServerProcess
 
 

@@ -10,7 +10,7 @@ from provisiond.domain.claims import (
     SectionType,
     UnclaimItem,
 )
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor, imei_check_digit
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor, imei_check_digit
 from provisiond.services.claims import ClaimsService
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database

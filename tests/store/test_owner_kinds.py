@@ -20,7 +20,7 @@ from alembic.config import Config
 from sqlalchemy import BigInteger, Connection, Integer, String, Uuid, column, insert, select, table, text
 
 from provisiond.domain.claims import ItemResult, ItemStatus, OperationKind, OwnerKind, Partner
-from provisiond.domain.identifiers import Vendor
+from provisiond.domain.device_identifiers import Vendor
 from provisiond.errors import NotFound
 from provisiond.services.claims import ClaimsService
 from provisiond.services.sphere import SphereService

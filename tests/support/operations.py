@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from provisiond.domain.claims import ClaimItem, OperationKind, OperationState, Partner
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor, imei_check_digit
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor, imei_check_digit
 from provisiond.services.claims import ClaimsService
 from provisiond.store.db import Database
 from provisiond.store.keyring import Keyring

@@ -26,7 +26,7 @@ from provisiond.domain.claims import (
     decide_claim,
     decide_owned,
 )
-from provisiond.domain.identifiers import (
+from provisiond.domain.device_identifiers import (
     DeviceIdentifier,
     InvalidDeviceIdentifier,
     ManufacturerRules,

@@ -28,7 +28,7 @@ from provisiond.domain.claims import (
     UpdateItem,
 )
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.identifiers import (
+from provisiond.domain.device_identifiers import (
     DEFAULT_MANUFACTURER_RULES,
     DeviceIdentifier,
     ManufacturerRules,

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import MAX_ITEMS, Item, ItemResult, Operation, OperationKind
-from provisiond.domain.identifiers import ManufacturerRules
+from provisiond.domain.device_identifiers import ManufacturerRules
 from provisiond.services.claim_batches import apply_batch
 from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.store.operation_codec import load_claim_item

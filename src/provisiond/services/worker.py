@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from provisiond.domain.claims import Operation
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
+from provisiond.domain.device_identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
 from provisiond.services.operation_kinds import BATCHES
 from provisiond.store import operations as repo
 from provisiond.store.claims import ConcurrentWrite

@@ -14,9 +14,9 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import Claim, Customer, Device, Partner, SectionType
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor
 from provisiond.jsontext import dumps, loads
-from provisiond.store.dialect import insert_for
+from provisiond.store.engine_specific import insert_for
 from provisiond.store.tables import claims, customers, device_keys, devices, partners
 
 __all__ = [

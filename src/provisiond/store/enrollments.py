@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from provisiond.domain.enrollments import ANY_ETAG, Enrollment, EnrollmentKind
 from provisiond.store.codec import dump_enrollment, load_enrollment
 from provisiond.store.db import keyring_of
-from provisiond.store.dialect import insert_for, prebuilt
+from provisiond.store.engine_specific import insert_for, prebuilt
 from provisiond.store.keyring import Keyring
 from provisiond.store.tables import enrollments as t
 

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.allocation import LinkedHub, RegionRule
 from provisiond.domain.enrollments import AllocationPolicy
-from provisiond.store.dialect import insert_for
+from provisiond.store.engine_specific import insert_for
 from provisiond.store.tables import dps_hubs, dps_instance, dps_regions
 
 __all__ = [

@@ -24,7 +24,7 @@ from provisiond.domain.claims import (
     UnclaimItem,
     UpdateItem,
 )
-from provisiond.domain.identifiers import DeviceIdentifier
+from provisiond.domain.device_identifiers import DeviceIdentifier
 from provisiond.jsontext import dumps, loads
 
 __all__ = [

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.claims import Operation, OperationKind, OperationState, Owner
-from provisiond.domain.identifiers import Vendor
+from provisiond.domain.device_identifiers import Vendor
 from provisiond.store.tables import operation_items, operation_results, operations
 
 __all__ = [

@@ -13,7 +13,7 @@ from provisiond.domain.enrollments import ANY_ETAG
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 from provisiond.store.codec import dump_operation, dump_state, load_operation, load_state
-from provisiond.store.dialect import prebuilt
+from provisiond.store.engine_specific import prebuilt
 from provisiond.store.tables import registration_operations as ops
 from provisiond.store.tables import registration_states as t
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from provisiond.jsontext import dumps, loads
 from provisiond.store.codec import enrollment_row
 from provisiond.store.db import keyring_of
-from provisiond.store.dialect import insert_for
+from provisiond.store.engine_specific import insert_for
 from provisiond.store.instance import policy_row
 from provisiond.store.keyring import Keyring, key_id_of
 from provisiond.store.tables import dps_policies, enrollments, outer_key_check

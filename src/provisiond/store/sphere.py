@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.sphere import CHIP_SKU_UNKNOWN, SphereDevice, Tenant
-from provisiond.store.dialect import insert_for
+from provisiond.store.engine_specific import insert_for
 from provisiond.store.tables import operation_results, sphere_devices, sphere_operations, tenants
 
 __all__ = [

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from provisiond.domain.claims import Partner
-from provisiond.domain.identifiers import imei_check_digit
+from provisiond.domain.device_identifiers import imei_check_digit
 from tests.api.conftest import DpsApi
 
 __all__ = ["Reseller", "assert_error", "claim", "imei"]

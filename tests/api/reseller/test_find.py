@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from provisiond.domain.claims import ClaimItem, ItemStatus, OperationKind, SectionType
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor
 from tests.api.reseller.conftest import Reseller, assert_error, claim, imei
 
 

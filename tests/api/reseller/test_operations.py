@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from provisiond.domain.claims import OperationKind, UpdateItem
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor
 from tests.api.reseller.conftest import Reseller, assert_error, claim, imei
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from provisiond.domain.identifiers import DEFAULT_MANUFACTURERS, ManufacturerRules
+from provisiond.domain.device_identifiers import DEFAULT_MANUFACTURERS, ManufacturerRules
 from tests.api.reseller.conftest import Reseller, assert_error, claim, imei
 
 

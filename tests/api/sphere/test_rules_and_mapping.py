@@ -17,7 +17,7 @@ from provisiond.api.sphere.mapping import (
     page_size,
 )
 from provisiond.domain.claims import ItemStatus, Operation, OperationKind, OperationState
-from provisiond.domain.identifiers import Vendor
+from provisiond.domain.device_identifiers import Vendor
 from provisiond.domain.sphere import (
     CONFLICT,
     MAX_BULK_CLAIM,

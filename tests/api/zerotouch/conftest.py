@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from provisiond.domain.claims import Partner as CorePartner
-from provisiond.domain.identifiers import imei_check_digit
+from provisiond.domain.device_identifiers import imei_check_digit
 from tests.api.conftest import DpsApi
 
 SECTION = "SECTION_TYPE_ZERO_TOUCH"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from provisiond.domain.identifiers import Vendor
+from provisiond.domain.device_identifiers import Vendor
 from tests.api.zerotouch.conftest import Partner, assert_google_error
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from provisiond.api.zerotouch.lro import METADATA_TYPE, RESPONSE_TYPE, ZT_KINDS, operation_id, operation_out
 from provisiond.domain.claims import ClaimItem, Operation, OperationKind, OperationState, UnclaimItem
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor
 from tests.api.zerotouch.conftest import SECTION, Partner, assert_google_error, imei
 
 NOW = datetime(2024, 1, 1, tzinfo=UTC)

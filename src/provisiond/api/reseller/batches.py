@@ -46,7 +46,7 @@ from provisiond.domain.claims import (
     SectionType,
     UnclaimItem,
 )
-from provisiond.domain.identifiers import Vendor
+from provisiond.domain.device_identifiers import Vendor
 from provisiond.errors import NotFound
 from provisiond.services.claims import ClaimsService
 

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from provisiond.api.edge import ErrorPolicy
 from provisiond.api.http import BodyTooLarge
 from provisiond.api.reseller import schemas as wire
-from provisiond.domain.identifiers import InvalidDeviceIdentifier
+from provisiond.domain.device_identifiers import InvalidDeviceIdentifier
 from provisiond.errors import (
     InvalidInput,
     NotFound,

@@ -35,7 +35,7 @@ from provisiond.domain.claims import (
     Partner,
     SectionType,
 )
-from provisiond.domain.identifiers import DeviceIdentifier, Vendor
+from provisiond.domain.device_identifiers import DeviceIdentifier, Vendor
 
 __all__ = [
     "MAX_PAGE_SIZE",

@@ -58,7 +58,7 @@ from provisiond.domain.claims import (
     Partner,
     SectionType,
 )
-from provisiond.domain.identifiers import Vendor
+from provisiond.domain.device_identifiers import Vendor
 from provisiond.errors import NotFound
 
 __all__ = ["DIALECT", "MAX_BODY", "owns_path", "router"]

@@ -42,7 +42,7 @@ from provisiond.domain.claims import (
     UnclaimItem,
     UpdateItem,
 )
-from provisiond.domain.identifiers import DeviceIdentifier
+from provisiond.domain.device_identifiers import DeviceIdentifier
 
 __all__ = [
     "REFUSED",

@@ -37,7 +37,7 @@ from provisiond.api.zerotouch.schemas import (
     parse_int64,
 )
 from provisiond.domain.claims import ClaimItem, Operation, OperationKind, Partner, UnclaimItem, UpdateItem
-from provisiond.domain.identifiers import Vendor
+from provisiond.domain.device_identifiers import Vendor
 from provisiond.errors import NotFound
 
 __all__ = ["DIALECT", "MAX_OWNER_IDS", "owns_path", "router"]
