@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +13,7 @@ from provisiond.store.db import Database
 from provisiond.store.keyring import Keyring
 from provisiond.store.migrate import migrate
 from provisiond.store.tables import metadata
+from tests.support.databases import admin_execute
 from tests.support.server import ServerProcess, start_server
 
 PG_ADMIN_URL = os.environ.get("PROVISIOND_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -27,24 +27,13 @@ def pg_url() -> Iterator[str]:
     Skips when PostgreSQL is unreachable, except in CI (PROVISIOND_TEST_REQUIRE_POSTGRES=1),
     where an unreachable PostgreSQL fails the run.
     """
-    import asyncio
-
     import asyncpg
 
     name = f"provisiond_test_{uuid.uuid4().hex[:12]}"
     admin = PG_ADMIN_URL
 
-    async def admin_exec(sql: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     def run_admin(sql: str) -> None:
-        # A thread of its own: this fixture may be first requested from inside a running loop.
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin_exec(sql)).result()
+        admin_execute(admin, sql)
 
     try:
         run_admin(f'CREATE DATABASE "{name}"')

@@ -5,15 +5,12 @@ tenant's still sees none of the tenant's operations."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -31,6 +28,7 @@ from provisiond.store.keyring import Keyring
 from provisiond.store.migrate import _SCRIPTS, migrate
 from provisiond.store.tables import operations
 from provisiond.store.types import UtcDateTime
+from tests.support.databases import own_database
 
 PARTNER = 1_000_000_007
 TENANT_OWNER = 1_000_000_000_005
@@ -73,86 +71,66 @@ def _old_operations() -> Any:
 async def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A database of its own at revision 0006 (before owner kinds) with a partner's and a
     tenant's operations in it."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", None
-    else:
-        admin = str(request.getfixturevalue("pg_url"))
-        name = f"provisiond_old_{uuid.uuid4().hex[:10]}"
-
-        async def admin_exec(sql: str) -> None:
-            conn = await asyncpg.connect(admin)
-            try:
-                await conn.execute(sql)
-            finally:
-                await conn.close()
-
-        def run_admin(sql: str) -> None:
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                pool.submit(asyncio.run, admin_exec(sql)).result()
-
-        run_admin(f'CREATE DATABASE "{name}"')
-        url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-        drop = lambda: run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # noqa: E731
-    db = Database(url, keyring=Keyring.in_memory(), pool_size=2)
-    async with db.write() as conn:
-        await conn.run_sync(_alembic, db.keyring, "upgrade", "0006")
-        await conn.execute(
-            insert(
-                table(
-                    "partners",
-                    column("id"),
-                    column("name"),
-                    column("token_hash"),
-                    column("created", UtcDateTime),
-                )
-            ),
-            {"id": PARTNER, "name": "reseller", "token_hash": "p" * 64, "created": NOW},
-        )
-        tenants = table(
-            "tenants",
-            column("id", Uuid),
-            column("owner_id"),
-            column("name"),
-            column("token_hash"),
-            column("created", UtcDateTime),
-        )
-        await conn.execute(
-            insert(tenants),
-            {
-                "id": TENANT,
-                "owner_id": TENANT_OWNER,
-                "name": "tenant",
-                "token_hash": "t" * 64,
-                "created": NOW,
-            },
-        )
-        await conn.execute(
-            insert(_old_operations()),
-            [
+    pg = str(request.getfixturevalue("pg_url")) if request.param == "postgresql" else None
+    with own_database(request.param, tmp_path, pg) as url:
+        db = Database(url, keyring=Keyring.in_memory(), pool_size=2)
+        async with db.write() as conn:
+            await conn.run_sync(_alembic, db.keyring, "upgrade", "0006")
+            await conn.execute(
+                insert(
+                    table(
+                        "partners",
+                        column("id"),
+                        column("name"),
+                        column("token_hash"),
+                        column("created", UtcDateTime),
+                    )
+                ),
+                {"id": PARTNER, "name": "reseller", "token_hash": "p" * 64, "created": NOW},
+            )
+            tenants = table(
+                "tenants",
+                column("id", Uuid),
+                column("owner_id"),
+                column("name"),
+                column("token_hash"),
+                column("created", UtcDateTime),
+            )
+            await conn.execute(
+                insert(tenants),
                 {
-                    "id": op_id,
-                    "kind": kind,
-                    "partner_id": owner,
-                    "vendor": vendor,
-                    "state": "pending",
-                    "total": 0,
-                    "processed": 0,
-                    "succeeded": 0,
+                    "id": TENANT,
+                    "owner_id": TENANT_OWNER,
+                    "name": "tenant",
+                    "token_hash": "t" * 64,
                     "created": NOW,
-                }
-                for op_id, kind, owner, vendor in OLD_OPERATIONS
-            ],
-        )
-        await conn.execute(
-            insert(
-                table("sphere_operations", column("id", Uuid), column("operation_id"), column("owner_id"))
-            ),
-            {"id": SPHERE_OP, "operation_id": 1_000_000_003, "owner_id": TENANT_OWNER},
-        )
-    yield db
-    await db.dispose()
-    if drop is not None:
-        drop()
+                },
+            )
+            await conn.execute(
+                insert(_old_operations()),
+                [
+                    {
+                        "id": op_id,
+                        "kind": kind,
+                        "partner_id": owner,
+                        "vendor": vendor,
+                        "state": "pending",
+                        "total": 0,
+                        "processed": 0,
+                        "succeeded": 0,
+                        "created": NOW,
+                    }
+                    for op_id, kind, owner, vendor in OLD_OPERATIONS
+                ],
+            )
+            await conn.execute(
+                insert(
+                    table("sphere_operations", column("id", Uuid), column("operation_id"), column("owner_id"))
+                ),
+                {"id": SPHERE_OP, "operation_id": 1_000_000_003, "owner_id": TENANT_OWNER},
+            )
+        yield db
+        await db.dispose()
 
 
 async def test_migration_marks_tenants_and_partners_operations_and_clears_sphere_vendors(

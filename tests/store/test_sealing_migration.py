@@ -3,15 +3,11 @@ reads them back unchanged; nothing of the plaintext is left in the rows."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -24,6 +20,7 @@ from provisiond.store.db import Database
 from provisiond.store.keyring import Keyring, SecretUnreadable
 from provisiond.store.migrate import _SCRIPTS, migrate
 from provisiond.store.tables import dps_policies, enrollments
+from tests.support.databases import own_database
 
 PRIMARY = "cG9saWN5cHJpbWFyeXBvbGljeXByaW1hcnlwb2xpY3k="
 SECONDARY = "cG9saWN5c2Vjb25kYXJ5cG9saWN5c2Vjb25kYXJ5cG8="
@@ -61,51 +58,31 @@ def _old_enrollment_doc(rid: str) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A database of its own at revision 0005 (before sealing), holding plaintext secrets."""
-    if request.param == "sqlite":
-        url, drop = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", None
-    else:
-        admin = str(request.getfixturevalue("pg_url"))
-        name = f"provisiond_old_{uuid.uuid4().hex[:10]}"
-
-        async def admin_exec(sql: str) -> None:
-            conn = await asyncpg.connect(admin)
-            try:
-                await conn.execute(sql)
-            finally:
-                await conn.close()
-
-        def run_admin(sql: str) -> None:
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                pool.submit(asyncio.run, admin_exec(sql)).result()
-
-        run_admin(f'CREATE DATABASE "{name}"')
-        url = admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
-        drop = lambda: run_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # noqa: E731
-    db = Database(url, keyring=Keyring.in_memory(), pool_size=2)
-    now = datetime.now(UTC)
-    async with db.write() as conn:
-        await conn.run_sync(_to_0005)
-        await conn.execute(
-            text(
-                "INSERT INTO dps_policies (name, primary_key, secondary_key, rights) VALUES (:n, :p, :s, :r)"
-            ),
-            {"n": "owner", "p": PRIMARY, "s": SECONDARY, "r": "EnrollmentRead"},
-        )
-        for n in range(3):
+    pg = str(request.getfixturevalue("pg_url")) if request.param == "postgresql" else None
+    with own_database(request.param, tmp_path, pg) as url:
+        db = Database(url, keyring=Keyring.in_memory(), pool_size=2)
+        now = datetime.now(UTC)
+        async with db.write() as conn:
+            await conn.run_sync(_to_0005)
             await conn.execute(
-                enrollments.insert().values(
-                    kind="individual",
-                    key=f"old-{n}",
-                    etag="e",
-                    created=now,
-                    updated=now,
-                    doc=_old_enrollment_doc(f"old-{n}"),
-                )
+                text(
+                    "INSERT INTO dps_policies (name, primary_key, secondary_key, rights) VALUES (:n, :p, :s, :r)"
+                ),
+                {"n": "owner", "p": PRIMARY, "s": SECONDARY, "r": "EnrollmentRead"},
             )
-    yield db
-    await db.dispose()
-    if drop is not None:
-        drop()
+            for n in range(3):
+                await conn.execute(
+                    enrollments.insert().values(
+                        kind="individual",
+                        key=f"old-{n}",
+                        etag="e",
+                        created=now,
+                        updated=now,
+                        doc=_old_enrollment_doc(f"old-{n}"),
+                    )
+                )
+        yield db
+        await db.dispose()
 
 
 async def test_existing_secrets_are_sealed_and_read_back_unchanged(old_database: Database) -> None:
