@@ -1,4 +1,4 @@
-"""House rules a reviewer should never have to check by hand (shared/STYLE.md)."""
+"""House rules a reviewer should never have to check by hand (see tests/README.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Helpers for the compat suites: child environments that trust the test CA, and running Node clients.
 
-See ``shared/reference/CLIENTS.md`` §3 and §7. The environment may preset trust variables to the
-system bundle, so they are always *assigned* here, never defaulted.
+The environment may preset trust variables to the system bundle, so they are always *assigned*
+here, never defaulted.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def compat_env(ca_pem: str, **extra: str) -> dict[str, str]:
 
 
 def dps_env(server: ServerProcess) -> dict[str, str]:
-    """The variables CLIENTS.md §4 snippets read to reach ``server`` as the owner policy."""
+    """The variables the compat client scripts read to reach ``server`` as the owner policy."""
     return {
         "TEST_CA_PEM": server.ca,
         "DPS_HTTPS_PORT": str(server.port),
@@ -121,7 +121,10 @@ def new_symmetric_key() -> str:
 
 
 def derive_device_key(group_key_b64: str, registration_id: str) -> str:
-    """A group member's key: base64(HMAC-SHA256(base64decode(group key), registration id)) (CLIENTS.md §5)."""
+    """A group member's key: base64(HMAC-SHA256(base64decode(group key), registration id)).
+
+    The derivation DPS uses for symmetric-key enrollment groups (docs/devices.md).
+    """
     digest = hmac.new(base64.b64decode(group_key_b64), registration_id.encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
@@ -137,7 +140,7 @@ def service_request(
     json: Any = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """One DPS service API call (WIRE.md §1) as the owner policy, signed like the Node SDK (``sr=localhost``)."""
+    """One DPS service REST API call as the owner policy, signed like the Node SDK (``sr=localhost``)."""
     token = build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
     with httpx.Client(
         base_url=server.base_url,

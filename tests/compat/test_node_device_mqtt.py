@@ -2,11 +2,12 @@
 
 Every registration runs ``node/device-mqtt.js`` once: the official ``Mqtt`` transport, on an
 ``azure-iot-mqtt-base`` ``MqttBase`` given the test CA with ``setOptions({ca})``, dials
-``mqtts://localhost:{server.mqtt_port}`` (this transport takes a port in the host, CLIENTS.md §4.3)
-and registers one device with a symmetric key; the script prints what ``register()`` resolved
-with, or how the server refused it. Enrollments are written through the service API (WIRE.md §1),
-hubs linked with the operator CLI; ids and hubs are unique per test (the server is shared).
-The wire contract is ``shared/reference/WIRE.md`` §3 (device API over MQTT).
+``mqtts://localhost:{server.mqtt_port}`` (unlike the HTTP transport, this one takes a port in the
+host) and registers one device with a symmetric key; the script prints what ``register()`` resolved
+with, or how the server refused it. Enrollments are written through the DPS service API, hubs
+linked with the operator CLI; ids and hubs are unique per test (the server is shared).
+The tests follow the DPS device API over MQTT (docs/mqtt.md): CONNECT, the ``$dps/registrations``
+topics and CONNACK refusals.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.compat
 
 SCRIPT = "device-mqtt.js"
 
-# CONNACK return code 5 (MQTT 3.1.1 §3.2.2.3): the server's answer to bad device credentials (WIRE.md §3.1).
+# CONNACK return code 5 (MQTT 3.1.1 §3.2.2.3): the server's answer to bad device credentials (docs/mqtt.md).
 NOT_AUTHORIZED = 5
 
 

@@ -1,11 +1,11 @@
 """The Node DPS device SDK over HTTP (azure-iot-provisioning-device[-http] 1.9.1) against a real ``provisiond serve``.
 
 Every registration runs ``node/device-http.js`` once: the official client registers one device
-with a symmetric key (CLIENTS.md §4.2) and prints what ``register()`` resolved with, or how the
-server refused it. Enrollments are written through the service API (WIRE.md §1) and hubs are
+with a symmetric key (docs/devices.md) and prints what ``register()`` resolved with, or how the
+server refused it. Enrollments are written through the DPS service API and hubs are
 linked with the operator CLI; every test uses ids and hub names of its own because the server is
 shared by the whole session. Each registration takes about a second (``Retry-After: 1``).
-The wire contract is ``shared/reference/WIRE.md`` §2 (device API) and §2b (custom allocation).
+The tests follow the DPS device REST API and DPS custom allocation webhooks (docs/devices.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.compat
 
 SCRIPT = "device-http.js"
 
-# errorCode of a failed custom allocation (WIRE.md §2b.3: CustomAllocationFailed).
+# errorCode of a failed custom allocation (DPS's CustomAllocationFailed, docs/errors.md).
 CUSTOM_ALLOCATION_FAILED = 400207
 
 
@@ -84,7 +84,8 @@ def refuse(server: ServerProcess, registration_id: str, key: str, **kwargs: Any)
 def assert_assigned(
     result: dict[str, Any], registration_id: str, hub: str, device_id: str, substatus: str
 ) -> None:
-    """A final ``assigned`` registrationState naming this device, hub and substatus (WIRE.md §2.2)."""
+    """A final ``assigned`` registrationState (DPS's DeviceRegistrationResult) naming this device,
+    hub and substatus."""
     assert result["registrationId"] == registration_id, result
     assert result["status"] == "assigned", result
     assert result["assignedHub"] == hub, result
@@ -306,7 +307,7 @@ def test_group_member_with_derived_key_is_assigned_and_visible_through_the_servi
 
 def test_group_key_itself_is_not_a_device_key(server: ServerProcess) -> None:
     """A would-be group member signing with the group key instead of its derived key matches no
-    enrollment: it is refused like an unknown registration id (404, errorCode 404201, WIRE.md §2.4)
+    enrollment: it is refused like an unknown registration id (404, errorCode 404201, docs/errors.md)
     and no registration state is recorded."""
     group_id = unique_id("node-http-group")
     group_key = new_symmetric_key()
@@ -491,7 +492,7 @@ def test_wrong_id_scope_is_refused_with_404(server: ServerProcess) -> None:
 
 
 def test_unknown_registration_id_is_refused_with_404201(server: ServerProcess) -> None:
-    """A registration id no enrollment or group knows: 404 with errorCode 404201 (WIRE.md §2.4)."""
+    """A registration id no enrollment or group knows: 404 with errorCode 404201 (docs/errors.md)."""
     refusal = refuse(server, unique_id("node-http-nobody"), new_symmetric_key())
 
     assert refusal["httpStatus"] == 404, refusal

@@ -2,7 +2,7 @@
 
 Each scenario of ``node/service-client.js`` runs once per module (one short Node process) and prints
 its observations as one JSON line; the tests below each check one behaviour of those observations.
-The wire contract is ``shared/reference/WIRE.md`` §1.
+The tests follow the DPS service REST API, api-version 2021-10-01 (README.md, "The DPS service API").
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def assert_dps_error(obs: Observations, status: int, error_class: str) -> None:
     """The SDK rejected the call with ``error_class`` for ``status``, and the server sent a DPS error.
 
     The body is ProvisioningServiceErrorDetails with a six-digit errorCode that starts with the
-    status, repeated in ``x-ms-error-code``, all as JSON (WIRE.md §1.6).
+    status, repeated in ``x-ms-error-code``, all as JSON (docs/errors.md).
     """
     assert obs["rejected"] is True, f"expected a {status} rejection, the call succeeded: {obs}"
     assert obs["status"] == status, obs
@@ -130,7 +130,7 @@ def test_get_returns_the_stored_enrollment_with_the_etag_of_the_put(
 
 
 def test_ids_are_matched_case_insensitively(scenario: Callable[[str], Observations], kind: str) -> None:
-    """GET with the id upper-cased finds the same record (ids are case-insensitive, WIRE.md §1.2)."""
+    """GET with the id upper-cased finds the same record (ids are case-insensitive, as in DPS)."""
     obs = scenario(kind)
     got = assert_ok_json(obs["getUpperCase"])
     assert got[KINDS[kind][0]].lower() == obs["ids"]["id"].lower()
@@ -278,7 +278,7 @@ def test_bulk_delete_removes_every_item(scenario: Callable[[str], Observations])
 def test_bulk_of_more_than_ten_items_is_refused_400_and_writes_nothing(
     scenario: Callable[[str], Observations],
 ) -> None:
-    """A bulk of 11 enrollments (over the limit of 10, WIRE.md §1.4): 400 ArgumentError, none created."""
+    """A bulk of 11 enrollments (over DPS's limit of 10): 400 ArgumentError, none created."""
     obs = scenario("bulk")
     assert_dps_error(obs["tooMany"], 400, "ArgumentError")
     assert_not_found(obs["getFirstOfTooMany"])

@@ -2,13 +2,13 @@
 
 Every registration runs ``node/device-x509.js`` once: the official client
 (azure-iot-provisioning-device[-http] 1.9.1 with azure-iot-security-x509's ``X509Security``)
-registers one device that authenticates with a TLS client certificate (CLIENTS.md §4.2) and
+registers one device that authenticates with a TLS client certificate (docs/x509.md) and
 prints what ``register()`` resolved with, or how the server refused it. Certificates are made by
 ``tests/support/pki.py`` and written under the test's ``tmp_path``; enrollments are written through
-the service API (WIRE.md §1), hubs are linked and CAs added with the operator CLI. Every test uses
+the DPS service API, hubs are linked and CAs added with the operator CLI. Every test uses
 ids, hub and CA names of its own because the server is shared by the whole session.
-The wire contract is ``shared/reference/WIRE.md`` §2.2 (``registrationState.x509``) and §2.4
-(X.509 device authentication).
+The tests follow DPS's X.509 device authentication and its ``registrationState.x509`` result
+(docs/x509.md).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def thumbprints(cert: Issued) -> tuple[str, str]:
 
 
 def assert_describes(info: Any, cert: Issued) -> None:
-    """An X509CertificateInfo (WIRE.md §1.3) of exactly ``cert``."""
+    """An X509CertificateInfo (DPS service API 2021-10-01) of exactly ``cert``."""
     assert isinstance(info, dict), info
     sha1, sha256 = thumbprints(cert)
     assert info["subjectName"] == f"CN={common_name(cert)}", info

@@ -4,12 +4,13 @@ Every registration runs ``python/device_mqtt.py`` once in the compat interpreter
 ``ProvisioningDeviceClient`` registers one device with a symmetric key or an X.509 certificate, over
 MQTT on the server's MQTT port or, with ``websockets=True``, over MQTT over WebSocket on its HTTPS
 port (``/$iothub/websocket``). The SDK always dials 8883 (443 with websockets); the script pins
-paho's ``connect`` to the session server's free port in the CHILD process only (CLIENTS.md §4.4,
-§6 #14), and reports every dial so the tests can check which transport and port were really used.
+paho's ``connect`` to the session server's free port in the CHILD process only (no SDK option
+changes the port), and reports every dial so the tests can check which transport and port were
+really used.
 
-Enrollments are written through the service API (WIRE.md §1), hubs linked and CAs added with the
-operator CLI; ids, hubs and CAs are unique per test because the server is shared by the session.
-The wire contract is ``shared/reference/WIRE.md`` §3 (device API over MQTT).
+Enrollments are written through the DPS service API, hubs linked and CAs added with the operator
+CLI; ids, hubs and CAs are unique per test because the server is shared by the session. The tests
+follow the DPS device API over MQTT (docs/mqtt.md) as this SDK drives it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The SDK runs in its own interpreter (``.venv-compat``, built by ``make test`` from
 ``tests/compat/requirements.txt``) through ``tests/compat/python/service_sdk.py``, which performs
 every operation once and prints one JSON line of observations. The script runs once per module; each
-test below checks one behaviour in that record. Expected values follow shared/reference/WIRE.md §1.
+test below checks one behaviour in that record. Expected values follow the DPS service REST API
+(README.md, "The DPS service API"; docs/errors.md).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ GROUP_PRIMARY = "Z3JvdXAtcHJpbWFyeS1rZXktZm9yLWNvbXBhdC10ZXN0cyE="
 GROUP_SECONDARY = "Z3JvdXAtc2Vjb25kYXJ5LWtleS1mb3ItY29tcGF0LXRlc3Q="
 PAGE_SIZE = 2
 
-# Trust variables that CI may preset to the system bundle: ASSIGN them (CLIENTS.md §3).
+# Trust variables that CI may preset to the system bundle: ASSIGN them, never setdefault.
 _TRUST_VARS = (
     "NODE_EXTRA_CA_CERTS",
     "REQUESTS_CA_BUNDLE",
@@ -130,7 +131,7 @@ def _utc(value: str | None) -> datetime:
 
 
 def _assert_quoted_etag(etag: str | None) -> None:
-    # WIRE §1.4: emit quoted opaque strings; the SDK echoes them back verbatim as If-Match.
+    # DPS ETags are quoted opaque strings; the SDK echoes them back verbatim as If-Match.
     assert isinstance(etag, str) and len(etag) > 2, etag
     assert etag.startswith('"') and etag.endswith('"'), etag
 

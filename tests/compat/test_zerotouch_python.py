@@ -3,7 +3,7 @@
 The client runs in ``.venv-compat`` through ``tests/compat/python/zerotouch.py``, which performs the
 reseller workflow once (customers, claim, a 1,000-device claimAsync with invalid items polled through
 operations.get, find, metadata, unclaimAsync) and prints one JSON line of observations. The script
-runs once per module; each test below checks one behaviour in that record (WIRE.md §4).
+runs once per module; each test below checks one behaviour in that record (docs/zerotouch.md).
 """
 
 from __future__ import annotations

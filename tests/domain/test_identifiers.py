@@ -1,4 +1,4 @@
-"""Device identifier rules of zero-touch and the reseller library (WIRE.md §4.5, §5.1)."""
+"""Device identifier rules of zero-touch and the reseller library (docs/zerotouch.md, docs/reseller.md)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ BRIEF_MANUFACTURERS = [
     *("Crosscall", "Unitech", "Datalogic", "Point Mobile", "Spectralink", "Ascom", "Getac", "Elo"),
 ]
 
-# The ErrorCode names of the reseller-library objects page (seed 002).
+# The ErrorCode names of the Common Android Reseller Library's objects reference page.
 SEED_ERROR_CODES = {
     "INVALID_DEVICE_IMEI",
     "INVALID_DEVICE_MEID",

@@ -1,4 +1,4 @@
-"""SAS parsing and verification against the test vectors of WIRE.md §1.7 (real SDK tokens)."""
+"""SAS parsing and verification against test vectors taken from real Node and Python SDK tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The operator contract of DESIGN.md §4 against real processes: init, serve, dps policy."""
+"""The operator contract (README.md, "Operator commands") against real processes: init, serve, dps policy."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ RenderEnrollment = Callable[[Enrollment], dict[str, Any]]
 
 
 def allocation_request(request: CustomRequest, render_enrollment: RenderEnrollment) -> dict[str, Any]:
-    """The AllocationRequest body of WIRE.md §2b.1."""
+    """The AllocationRequest body DPS posts to a custom allocation webhook (docs/devices.md)."""
     e = request.enrollment
     enrollment = render_enrollment(e)
     enrollment["attestation"] = {"type": e.attestation.type.value}

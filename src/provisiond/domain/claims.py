@@ -175,7 +175,7 @@ class ItemStatus(StrEnum):
 class ItemResult:
     status: ItemStatus
     device_id: int | None = None
-    code: str | None = None  # the seed's ErrorCode when the item failed
+    code: str | None = None  # the reseller library's ErrorCode when the item failed
     message: str | None = None
 
     @property

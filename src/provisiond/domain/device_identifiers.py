@@ -1,8 +1,8 @@
 """Device identifier rules of the zero-touch reseller API and the reseller-library model.
 
 A device is named by hardware IDs (IMEI, MEID, serial number) plus the manufacturer and model it
-reports (WIRE.md §4.5, §5.1). This module checks that a claim names a device well enough to find it
-again, normalises the IDs, and derives the keys a device is stored and found under.
+reports (docs/zerotouch.md, docs/reseller.md). This module checks that a claim names a device well
+enough to find it again, normalises the IDs, and derives the keys a device is stored and found under.
 
 Decisions the references leave open:
 
@@ -228,9 +228,9 @@ def validate(
     """The normalised identifier if it names a device well enough for ``vendor``, else raise.
 
     Each given hardware ID is checked first, so a malformed one is reported as such rather than as
-    a missing set. Samsung needs one of IMEI, MEID or serial and ignores the rest (WIRE.md §5.1).
+    a missing set. Samsung needs one of IMEI, MEID or serial and ignores the rest (docs/reseller.md).
     Google needs IMEI or MEID plus manufacturer (cellular), or serial, manufacturer and model
-    (Wi-Fi only) (WIRE.md §4.5), and the manufacturer and model must pass ``manufacturers``.
+    (Wi-Fi only) (docs/zerotouch.md), and the manufacturer and model must pass ``manufacturers``.
     """
     imei = identifier.imei.strip() if identifier.imei is not None else None
     if imei is not None and not is_valid_imei(imei):

@@ -1,4 +1,4 @@
-"""claimDevice and unclaimDevice: one device, its failure as the call's error with the seed's code."""
+"""claimDevice and unclaimDevice: one device, its failure as the call's error with the library's code."""
 
 from __future__ import annotations
 

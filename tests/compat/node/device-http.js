@@ -1,5 +1,5 @@
 // Registers ONE device with azure-iot-provisioning-device 1.9.1 over HTTP (azure-iot-provisioning-device-http)
-// against a provisiond server, exactly as CLIENTS.md §4.2 shows, and prints ONE JSON line for
+// against a provisiond server, exactly as docs/devices.md shows, and prints ONE JSON line for
 // tests/compat/test_node_device_sdk.py.
 //
 //   node device-http.js [registrationId [deviceKey]]
@@ -69,7 +69,7 @@ function main() {
   // Loaded here so that a missing TEST_CA_PEM is reported as one JSON error line, like the rest.
   const { httpBaseOptions } = require('./local-target');
 
-  // provisioningHost cannot carry a port (CLIENTS.md §6 #3): the base's agent pins the real one.
+  // provisioningHost cannot carry a port (docs/devices.md): the base's agent pins the real one.
   const base = new HttpBase();
   base.setOptions(httpBaseOptions(Number(process.env.DPS_HTTPS_PORT)));
   const transport = new Http(base);

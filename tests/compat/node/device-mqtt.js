@@ -1,6 +1,6 @@
 // Registers ONE device with azure-iot-provisioning-device 1.9.1 over MQTT (azure-iot-provisioning-device-mqtt
-// 1.8.1, on an azure-iot-mqtt-base MqttBase that trusts the test CA) against a provisiond server, exactly
-// as CLIENTS.md §4.3 shows, and prints ONE JSON line for tests/compat/test_node_device_mqtt.py.
+// 1.8.1, on an azure-iot-mqtt-base MqttBase that trusts the test CA) against a provisiond server's MQTT
+// port (docs/mqtt.md), and prints ONE JSON line for tests/compat/test_node_device_mqtt.py.
 //
 //   node device-mqtt.js [registrationId [deviceKey]]
 //

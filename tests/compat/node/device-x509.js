@@ -1,6 +1,6 @@
 // Registers ONE device with azure-iot-provisioning-device 1.9.1 over HTTP (azure-iot-provisioning-device-http)
-// and X.509 attestation (azure-iot-security-x509 X509Security) against a provisiond server, as
-// CLIENTS.md §4.2 shows, and prints ONE JSON line for tests/compat/test_node_x509_sdk.py.
+// and X.509 attestation (azure-iot-security-x509 X509Security, docs/x509.md) against a provisiond
+// server, and prints ONE JSON line for tests/compat/test_node_x509_sdk.py.
 //
 //   node device-x509.js [registrationId [certFile [keyFile]]]
 //
@@ -81,7 +81,7 @@ function main() {
   // Loaded here so that a missing TEST_CA_PEM is reported as one JSON error line, like the rest.
   const { httpBaseOptions } = require('./local-target');
 
-  // provisioningHost cannot carry a port (CLIENTS.md §6 #3): the base's agent pins the real one.
+  // provisioningHost cannot carry a port (docs/devices.md): the base's agent pins the real one.
   const base = new HttpBase();
   base.setOptions(httpBaseOptions(Number(process.env.DPS_HTTPS_PORT)));
   const transport = new Http(base);

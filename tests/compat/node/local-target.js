@@ -1,4 +1,4 @@
-// Reaching a provisiond server on 127.0.0.1:<port> with the official Node SDKs (CLIENTS.md §4.1).
+// Reaching a provisiond server on 127.0.0.1:<port> with the official Node SDKs (docs/devices.md).
 //
 // The test CA comes from TEST_CA_PEM and is passed in code: NODE_EXTRA_CA_CERTS is read only at
 // process start, and a preset value may name the system bundle instead of our CA.

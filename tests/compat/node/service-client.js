@@ -9,7 +9,7 @@
 // DEV_KEY (a base64 symmetric key for the enrollments).
 //
 // Failures the scenario provokes on purpose are recorded as observations; any other failure prints
-// the error to stderr and exits 1. SDK bugs worked around (CLIENTS.md §6): runBulkEnrollmentOperation
+// the error to stderr and exits 1. SDK bugs of 1.11.2 worked around: runBulkEnrollmentOperation
 // only settles in callback form; Query.next() must be handed the continuation token explicitly.
 'use strict';
 
@@ -26,7 +26,7 @@ for (const name of ['DPS_HTTPS_PORT', 'DPS_KEY', 'ID_PREFIX', 'DEV_KEY']) {
 }
 
 function makeClient(key) {
-  // No port in HostName: the SDK cannot take one (CLIENTS.md §4.1); the agent pins the real port.
+  // No port in HostName: the SDK cannot take one (ENOTFOUND host:port); the agent pins the real port.
   const client = ProvisioningServiceClient.fromConnectionString(
     `HostName=localhost;SharedAccessKeyName=provisioningserviceowner;SharedAccessKey=${key}`);
   client._restApiClient.setOptions(httpBaseOptions(PORT)); // private API: keep the SDK pinned
@@ -93,7 +93,7 @@ async function deleted(promise) {
 }
 
 function bulk(operation) {
-  // Callback form only: the promise form never settles in 1.11.2 (CLIENTS.md §6 #1).
+  // Callback form only: the promise form never settles in 1.11.2.
   return new Promise((resolve, reject) => {
     client.runBulkEnrollmentOperation(operation, (err, body, response) => {
       if (err) reject(err);
@@ -102,7 +102,8 @@ function bulk(operation) {
   });
 }
 
-// Pages through a query with page size `size`, handing the token back explicitly (CLIENTS.md §6 #2).
+// Pages through a query with page size `size`, handing the token back explicitly: without it,
+// Query.next() asks for the first page again.
 async function pages(query, ids) {
   const seen = [];
   let guardHit = false;

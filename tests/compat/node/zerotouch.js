@@ -6,7 +6,7 @@
 //
 // Environment: TEST_CA_PEM, DPS_HTTPS_PORT, ZT_TOKEN, ZT_PARTNER.
 //
-// Built as CLIENTS.md §4.7 says: auth.OAuth2 holding a static access token (this package has no
+// Built as docs/zerotouch.md shows: auth.OAuth2 holding a static access token (this package has no
 // OAuth2Client), rootUrl pointing at the server, an agent trusting the test CA, and retry: false
 // (otherwise GETs answered 5xx are silently retried). The client never polls: we loop on
 // operations.get until done. Failures provoked on purpose are recorded; any other failure prints

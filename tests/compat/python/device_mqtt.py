@@ -10,7 +10,7 @@ environment). ``ProvisioningDeviceClient`` is built with ``create_from_symmetric
 ``create_from_x509_certificate(..., x509=X509(cert_file, key_file))``, with ``websockets=True`` when
 asked, and ``register()`` is called once.
 
-The SDK always dials port 8883 (443 with websockets, CLIENTS.md §4.4 and §6 #14), so this process,
+The SDK always dials port 8883 (443 with websockets; no option changes it), so this process,
 and only this process, patches paho's ``Client.connect`` to dial ``--port`` instead: the server's
 MQTT port, or its HTTPS port for MQTT over WebSocket. Every dial is recorded in ``dials``.
 

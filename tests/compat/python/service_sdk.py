@@ -8,9 +8,9 @@ Prints ONE JSON line of observations on stdout. Every step is recorded under its
 raised something it was not meant to is recorded as ``{"unexpected": "..."}``, listed under
 ``"unexpected"``, its traceback goes to stderr, and the script exits 1.
 
-SDK bugs worked around (shared/reference/CLIENTS.md §6): ``as_dict()`` on an enrollment carrying an
-initial twin raises, so attributes are read one by one; registration-state queries always raise
-``TypeError`` in this SDK, so they are not exercised.
+SDK bugs of 1.2.0 worked around: ``as_dict()`` on an enrollment carrying an initial twin raises, so
+attributes are read one by one; registration-state queries always raise ``TypeError`` in this SDK,
+so they are not exercised.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Run with the compat interpreter (``.venv-compat/bin/python``), never the server'
 that is not ours) from the environment; ``argv[1]`` is an 8-digit prefix that makes this run's
 IMEIs unique on a shared server.
 
-The client is built as CLIENTS.md §4.6 says: the bundled (static) discovery document, the
+The client is built as docs/zerotouch.md shows: the bundled (static) discovery document, the
 ``api_endpoint`` client option, and ``AuthorizedHttp(Credentials(token), http=Http(ca_certs=…))``.
 It performs the reseller workflow once and prints ONE JSON line of observations; a step that raised
 something it was not meant to is recorded under ``"unexpected"`` (traceback on stderr, exit 1).

@@ -15,7 +15,7 @@ one Operation of the answer.
 - **Failed before it started** (operationId ``""``, state FAILED, nothing stored, every device of
   the group in deviceErrors): a claim group in which no claim names one of the caller's customers
   (INVALID_CUSTOMER_ID); a SAMSUNG claim group naming more than one customer (INTERNAL_SERVER_ERROR,
-  as the Samsung back end answers, WIRE.md §5.2); a SAMSUNG unclaim group without a
+  as the Samsung back end answers, docs/reseller.md); a SAMSUNG unclaim group without a
   ``vendorParams.customerId`` naming one of the caller's Samsung customers (INVALID_CUSTOMER_ID).
 """
 

@@ -50,7 +50,7 @@ PREFIX = "/reseller/v1"  # every method is POST {PREFIX}/<method>
 
 
 class ErrorCode(StrEnum):
-    """The seed's ErrorCode enum, in its objects-page spelling (the one we emit)."""
+    """The reseller library's ErrorCode enum, in its objects-page spelling (the one we emit)."""
 
     INVALID_PARAM_DEFAULT = "INVALID_PARAM_DEFAULT"
     INVALID_PAGE_TOKEN = "INVALID_PAGE_TOKEN"  # noqa: S105 - an error code, not a secret
@@ -72,7 +72,7 @@ class ErrorCode(StrEnum):
     NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
 
 
-# Error.message: the seed's description of each code; Error.vendorMsg says what exactly was wrong.
+# Error.message: the library's description of each code; Error.vendorMsg says what exactly was wrong.
 _DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.INVALID_PARAM_DEFAULT: "The input parameter is invalid; see vendorMsg.",
     ErrorCode.INVALID_PAGE_TOKEN: "The page token is invalid.",
@@ -94,8 +94,8 @@ _DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.NOT_IMPLEMENTED: "The method is not supported by the server.",
 }
 
-# The method pages of the reference spell two codes differently; both spellings are read, the
-# objects-page spelling is written (WIRE.md §5.3).
+# The library's method pages spell two codes differently from its objects page; both spellings are
+# read, the objects-page spelling is written (docs/reseller.md, "ErrorCode spelling drift").
 _DRIFT = {
     "DUPLICATE_DEVICES": ErrorCode.DUPLICATE_DEVICE,
     "AUTHORIZATION_FAILED": ErrorCode.AUTHORIZATION_FAIL,

@@ -1,4 +1,4 @@
-"""Wire models of the reseller dialect: the seed's object model (WIRE.md §5) as camelCase JSON.
+"""Wire models of the reseller dialect (docs/reseller.md): the reseller library's objects as camelCase JSON.
 
 Requests are decoded by msgspec straight into these structs (no intermediate tree of dicts), with
 strict types: a number where a string belongs is a malformed request. Unknown fields are ignored.
@@ -134,7 +134,7 @@ class DeviceClaim(_In):
 
 
 class DeviceUnclaim(_In):
-    """Not specified by the model (WIRE.md §5.1): ``deviceId`` or ``deviceIdentifier`` or both."""
+    """Left open by the library (docs/reseller.md): ``deviceId`` or ``deviceIdentifier`` or both."""
 
     device_id: str | None = None
     device_identifier: DeviceIdentifier | None = None

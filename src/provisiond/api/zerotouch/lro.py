@@ -1,4 +1,4 @@
-"""Long-running operations of claimAsync, unclaimAsync and updateMetadataAsync (WIRE.md §4.4).
+"""Long-running operations of claimAsync, unclaimAsync and updateMetadataAsync (docs/zerotouch.md).
 
 The JSON is ``{name, done, metadata, response}``: ``metadata`` says how far the operation got;
 ``response`` holds ``successCount`` and, once ``done``, one ``perDeviceStatus`` per request item in

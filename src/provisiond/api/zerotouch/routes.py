@@ -1,9 +1,10 @@
 """Zero-touch reseller API v1 routes: authorize -> parse -> service -> render, a few lines each.
 
-Paths follow the discovery document (WIRE.md §4.2), custom verbs after a literal ``:``. Standard
-query parameters (``alt``, ``prettyPrint``, ``fields``, ``key`` …) are ignored. Only auth, a body
-that is not the request's JSON shape, a missing ``sectionType`` and more than 100,000 items fail
-an async request as a whole; everything about a single device is reported in its own result.
+Paths follow Google's Android Device Provisioning Partner API v1 discovery document, custom verbs
+after a literal ``:``. Standard query parameters (``alt``, ``prettyPrint``, ``fields``, ``key`` …)
+are ignored. Only auth, a body that is not the request's JSON shape, a missing ``sectionType`` and
+more than 100,000 items fail an async request as a whole; everything about a single device is
+reported in its own result.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Bodies are decoded by msgspec straight into these Structs: no tree of dicts is built first, which
 matters for 100,000-item requests. Decoding is strict (a string is not a bool) except for int64
 fields, which proto3 JSON writes as decimal strings and which we also accept as numbers
-(WIRE.md §4.1). Unknown fields are ignored: newer clients send fields (``imei2``) we do not use.
+(docs/zerotouch.md). Unknown fields are ignored: newer clients send fields (``imei2``) we do not use.
 Responses are built by ``mapping.py`` as plain JSON values.
 """
 
