@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 
 import typer
 
 from provisiond import wiring
-from provisiond.cli.common import DatabaseUrl, DataDir, JsonFlag, emit, run, settings_from, with_db
+from provisiond.cli.common import JsonFlag, emit, run, with_db, with_settings
+from provisiond.config import Settings
 from provisiond.gc_tuning import tune_gc
 from provisiond.services.claims import ClaimsService
 from provisiond.store.db import Database
@@ -25,33 +27,29 @@ partner_app.add_typer(token_app, name="token")
 
 
 @partner_app.command("create")
-def partner_create(
-    name: str, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def partner_create(settings: Settings, name: str, as_json: JsonFlag = False) -> None:
     """Create a partner and print its id and bearer token (shown once; stored hashed)."""
-    settings = settings_from(data_dir, database)
     partner, token = run(with_db(settings, lambda db: ClaimsService(db).create_partner(name)))
     emit(as_json, {"partnerId": str(partner.id), "token": token}, f"partner {partner.id}\ntoken: {token}")
 
 
 @token_app.command("rotate")
-def token_rotate(
-    partner_id: int, data_dir: DataDir = None, database: DatabaseUrl = None, as_json: JsonFlag = False
-) -> None:
+@with_settings()
+def token_rotate(settings: Settings, partner_id: int, as_json: JsonFlag = False) -> None:
     """Issue a new token; the old one stops working at once."""
-    settings = settings_from(data_dir, database)
     token = run(with_db(settings, lambda db: ClaimsService(db).rotate_token(partner_id)))
     emit(as_json, {"partnerId": str(partner_id), "token": token}, f"token: {token}")
 
 
-def worker(data_dir: DataDir = None, database: DatabaseUrl = None) -> None:
+@with_settings()
+def worker(settings: Settings) -> None:
     """Run only the operation worker (scale-out: several workers share one PostgreSQL).
 
     SIGTERM or SIGINT: finish the batch in hand, then exit 0. A second signal abandons that batch
     (its transaction rolls back). Either way the operation is resumed, once its lease expires, by
     another worker or by this one restarted.
     """
-    settings = settings_from(data_dir, database)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -60,6 +58,12 @@ def worker(data_dir: DataDir = None, database: DatabaseUrl = None) -> None:
         tune_gc()  # the worker decodes and writes bulk operations: the same reason as serve
         operations = wiring.operation_worker(settings, db)
         running = asyncio.create_task(operations.run())
+        log.info(
+            "provisiond worker running operations (pid %d, %d items a batch, lease %g s)",
+            os.getpid(),
+            settings.worker_batch_size,
+            settings.worker_lease_seconds,
+        )
 
         def on_signal(signum: signal.Signals) -> None:
             if operations.stopping:
