@@ -87,6 +87,7 @@ async def running(
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
         ctx.custom_allocations.cancel()
+        await ctx.custom_allocations.drain()  # the cancelled calls end before their client closes
         await allocator.aclose()
         if db is None:
             await database.dispose()

@@ -23,7 +23,8 @@ from provisiond.api.http import BodyTooLarge, MalformedJson
 from provisiond.api.reseller import routes as reseller
 from provisiond.api.sphere import routes as sphere
 from provisiond.api.zerotouch import routes as zerotouch
-from provisiond.errors import NotFound
+from provisiond.errors import NotFound, StoreUnavailable
+from provisiond.store.keyring import SecretUnreadable
 
 
 class _Failure(Exception):
@@ -71,6 +72,28 @@ def test_a_bug_is_logged_with_its_traceback_and_the_policys_note(caplog: pytest.
     [record] = caplog.records
     assert record.getMessage() == "unexpected failure in PUT /x (note)"
     assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
+
+
+def test_a_domain_error_answered_500_is_logged_and_a_store_outage_is_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A domain error the dialect's table does not know (here: a sealed key that no longer opens)
+    is answered 500 and logged with its traceback; an unavailable store is expected: one line."""
+    policy = ErrorPolicy(
+        error=_Failure,
+        render=lambda err: Response(err.what, status_code=err.status),
+        translate=lambda exc: _Failure(503 if isinstance(exc, StoreUnavailable) else 500, "internal"),
+        too_large=lambda exc: _Failure(413, ""),
+        malformed=lambda exc: _Failure(400, ""),
+        internal=lambda: _Failure(500, "internal"),
+        unrouted=lambda status: _Failure(status, ""),
+    )
+    with caplog.at_level(logging.WARNING, logger="provisiond.api.edge"):
+        assert policy.answer(_request(), SecretUnreadable("no key 'k1'")).status_code == 500
+        assert policy.answer(_request(), StoreUnavailable("database unavailable")).status_code == 503
+    unreadable, outage = caplog.records
+    assert unreadable.levelno == logging.ERROR and isinstance(unreadable.exc_info[1], SecretUnreadable)  # type: ignore[index]
+    assert outage.levelno == logging.WARNING and outage.exc_info is None
 
 
 def test_every_route_of_a_dialect_answers_failures_with_that_dialects_policy() -> None:

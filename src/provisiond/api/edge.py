@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone
 from provisiond.config import Settings
-from provisiond.errors import ProvisiondError
+from provisiond.errors import ProvisiondError, StoreUnavailable
 
 __all__ = ["CanonicalPathMiddleware", "Dialect", "ErrorPolicy", "owner_of"]
 
@@ -85,7 +85,14 @@ class ErrorPolicy(Generic[E]):
         if isinstance(exc, self.error):
             return self.render(exc)
         if isinstance(exc, ProvisiondError):
-            return self.render(self.translate(exc))
+            translated = self.translate(exc)
+            if isinstance(exc, StoreUnavailable):
+                log.warning("%s %s: %s", request.method, request.url.path, exc.message)
+            elif getattr(translated, "status", 500) >= 500:
+                # A domain error the dialect's table does not know (a key file that no longer
+                # opens a secret, say) is answered 500: the operator must see why, in the log.
+                log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+            return self.render(translated)
         if isinstance(exc, BodyTooLarge):
             return self.render(self.too_large(exc))
         if isinstance(exc, self.malformed_types):
