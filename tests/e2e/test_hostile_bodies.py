@@ -120,12 +120,7 @@ def send(
     if path.startswith(("/enrollments", f"/{server.id_scope}/")):
         version = "2019-03-31" if path.startswith(f"/{server.id_scope}/") else "2021-10-01"
         path += ("&" if "?" in path else "?") + f"api-version={version}"
-    with httpx.Client(
-        base_url=server.base_url,
-        verify=ssl.create_default_context(cafile=server.ca),
-        trust_env=False,
-        timeout=30,
-    ) as client:
+    with server.http() as client:
         return client.request(
             method, path, content=body, headers={**headers, "Content-Type": "application/json"}
         )

@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import signal
-import ssl
 import stat
 import subprocess
 import threading
@@ -33,12 +32,7 @@ DEVICE_API = {"api-version": "2019-03-31"}
 
 
 def client(server: ServerProcess) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.base_url,
-        verify=ssl.create_default_context(cafile=server.ca),
-        trust_env=False,
-        timeout=30,
-    )
+    return server.http()
 
 
 def owner_token(server: ServerProcess) -> str:

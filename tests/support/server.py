@@ -6,12 +6,15 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 __all__ = ["ServerProcess", "free_port", "start_server"]
 
@@ -64,6 +67,12 @@ class ServerProcess:
     def owner_key(self) -> str:
         conn = str(self.init["serviceConnectionString"])
         return conn.split("SharedAccessKey=", 1)[1]
+
+    def http(self, ssl_context: ssl.SSLContext | None = None) -> httpx.Client:
+        """An HTTPS client for this server that trusts its CA (``ssl_context``: e.g. with a client
+        certificate loaded) and ignores proxy variables."""
+        verify = ssl_context or ssl.create_default_context(cafile=self.ca)
+        return httpx.Client(base_url=self.base_url, verify=verify, trust_env=False, timeout=30)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a ``provisiond`` command against this server's data dir (and database)."""
