@@ -8,14 +8,27 @@ Nothing else in the package reads ``os.environ``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-__all__ = ["SETTINGS_FILE", "Settings", "load_settings"]
+__all__ = [
+    "RECORDED_AT_INIT",
+    "SETTINGS_FILE",
+    "Settings",
+    "database_conflict",
+    "init_conflicts",
+    "load_settings",
+    "read_settings_file",
+    "record_setting",
+    "redact_url",
+    "setting_name",
+    "write_settings_file",
+]
 
 SETTINGS_FILE = "settings.json"
 DEFAULT_DATA_DIR = Path("provisiond-data")
@@ -131,14 +144,20 @@ class _DataDirFile(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         data_dir = self._init().get("data_dir") or self._env().get("data_dir") or DEFAULT_DATA_DIR
-        path = Path(data_dir) / SETTINGS_FILE
-        if not path.is_file():
-            return {}
-        values = json.loads(path.read_text())
-        if not isinstance(values, dict):
-            raise ValueError(f"{path} must hold a JSON object, not {type(values).__name__}")
+        values = read_settings_file(Path(data_dir))
         values.pop("data_dir", None)
         return values
+
+
+def read_settings_file(data_dir: Path) -> dict[str, Any]:
+    """The data dir's ``settings.json`` as a dict (empty when there is none)."""
+    path = data_dir / SETTINGS_FILE
+    if not path.is_file():
+        return {}
+    values = json.loads(path.read_text())
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a JSON object, not {type(values).__name__}")
+    return values
 
 
 def load_settings(**flags: Any) -> Settings:
@@ -146,9 +165,114 @@ def load_settings(**flags: Any) -> Settings:
     return Settings(**{name: value for name, value in flags.items() if value is not None})
 
 
-def write_settings_file(settings: Settings, **values: Any) -> None:
-    """Record values (ports chosen at init) in the data dir's settings file, keeping the rest."""
-    path = settings.data_dir / SETTINGS_FILE
-    current: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+def write_settings_file(data_dir: Path, values: dict[str, Any], remove: tuple[str, ...] = ()) -> None:
+    """Record ``values`` in the data dir's settings file, keeping the rest and dropping ``remove``.
+
+    Written to a temporary file and renamed, so a crash leaves the old file or the new one, never
+    half of one: every later command reads this file first.
+    """
+    path = data_dir / SETTINGS_FILE
+    current = read_settings_file(data_dir)
     current.update(values)
-    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    for name in remove:
+        current.pop(name, None)
+    partial = path.with_name(SETTINGS_FILE + ".partial")
+    partial.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)
+
+
+#: What ``init`` records, so that later commands on the data dir use the same values.
+RECORDED_AT_INIT = ("database", "port", "mqtt_port")
+
+
+def redact_url(url: str | None) -> str:
+    """A database URL fit to print: its password replaced (the URL may carry one)."""
+    if not url:
+        return "SQLite in the data dir"
+    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)  # greedy: a password may hold "@"
+
+
+def _database_identity(settings: Settings) -> str:
+    """The URL with equivalent spellings made equal (``postgres://`` and ``postgresql://``, a
+    relative and an absolute SQLite path), so only a real difference counts as a conflict."""
+    url = settings.database_url
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix):
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url
+
+
+def database_conflict(settings: Settings) -> str | None:
+    """Why the database these settings name is not the one ``init`` recorded, or None.
+
+    A data dir initialised on PostgreSQL and then used without ``--database`` would otherwise get
+    a new, empty SQLite database; the file records the URL at init, so ``settings`` already
+    carries it unless a flag or ``PROVISIOND_DATABASE`` named another, which is refused.
+    """
+    recorded = read_settings_file(settings.data_dir)
+    if "database" not in recorded:  # not initialised yet, or by a version that did not record it
+        return None
+    on_record = settings.model_copy(update={"database": recorded["database"]})
+    if _database_identity(on_record) == _database_identity(settings):
+        return None
+    return (
+        f"this data dir uses the database {redact_url(recorded['database'])} (recorded at init), "
+        f"not {redact_url(settings.database)}; drop --database/PROVISIOND_DATABASE, or change the "
+        "recorded one with `provisiond settings set database URL`"
+    )
+
+
+def init_conflicts(settings: Settings) -> list[str]:
+    """The recorded settings ``settings`` would change, as ``name`` = value lines for ``init``.
+
+    ``init`` on an initialised data dir changes nothing; a port given that differs from the one
+    recorded would leave a running server and the printed connection string disagreeing, so
+    ``init`` refuses it and names the command that does change it.
+    """
+    recorded = read_settings_file(settings.data_dir)
+    return [
+        f"it records {name} {recorded[name]}, not {getattr(settings, name)} "
+        f"(to change it: `provisiond settings set {name.replace('_', '-')} {getattr(settings, name)}`)"
+        for name in ("port", "mqtt_port")
+        if name in recorded and recorded[name] != getattr(settings, name)
+    ]
+
+
+def setting_name(text: str) -> str:
+    """The field a ``provisiond settings`` argument names (``mqtt-port`` or ``mqtt_port``)."""
+    name = text.strip().lower().replace("-", "_")
+    if name in _FIXED:
+        raise ValueError(f"{name} cannot be recorded: {_FIXED[name]}")
+    if name not in Settings.model_fields:
+        known = ", ".join(sorted(n.replace("_", "-") for n in Settings.model_fields if n not in _FIXED))
+        raise ValueError(f"no setting {text!r}; the settings are: {known}")
+    return name
+
+
+_FIXED = {
+    "data_dir": "settings.json lives in it; pass --data-dir or PROVISIOND_DATA_DIR",
+    "service_host": "the DPS instance and its development certificate were made for it at the first init",
+}
+
+
+def record_setting(data_dir: Path, name: str, text: str | None) -> tuple[Any, Any]:
+    """Validate and record one setting in ``settings.json`` (``None``: drop it, back to the
+    default); the values before and after, as JSON. Raises pydantic's ValidationError.
+
+    ``text`` is read as JSON when it parses (``9443``, ``true``, ``["https://*"]``, ``null``),
+    else taken as a string (a URL, a path).
+    """
+    before = read_settings_file(data_dir).get(name)
+    if text is None:
+        write_settings_file(data_dir, {}, remove=(name,))
+        return before, None
+    try:
+        value: Any = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    field = Settings.model_fields[name]
+    kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    adapter: TypeAdapter[Any] = TypeAdapter(kind)  # the field's type and bounds, nothing else read
+    checked = adapter.dump_python(adapter.validate_python(value), mode="json")
+    write_settings_file(data_dir, {name: checked})
+    return before, checked

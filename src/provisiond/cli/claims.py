@@ -8,10 +8,8 @@ import logging
 import os
 import signal
 
-import typer
-
 from provisiond import wiring
-from provisiond.cli.common import JsonFlag, emit, run, with_db, with_settings
+from provisiond.cli.common import JsonFlag, emit, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.gc_tuning import tune_gc
 from provisiond.services.claims import ClaimsService
@@ -21,8 +19,8 @@ __all__ = ["partner_app", "worker"]
 
 log = logging.getLogger(__name__)
 
-partner_app = typer.Typer(no_args_is_help=True, help="Resellers (zero-touch and reseller-model dialects).")
-token_app = typer.Typer(no_args_is_help=True, help="A partner's bearer token.")
+partner_app = group("Resellers (zero-touch and reseller-model dialects).")
+token_app = group("A partner's bearer token.")
 partner_app.add_typer(token_app, name="token")
 
 

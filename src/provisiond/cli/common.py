@@ -14,18 +14,20 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
-from provisiond.config import Settings, load_settings
+from provisiond.config import Settings, database_conflict, load_settings
 from provisiond.datadir import make_private, private_umask
 from provisiond.errors import ProvisiondError
 from provisiond.services.secrets import KeyringError, open_database
 from provisiond.store.db import Database
 
 __all__ = [
+    "CommandFailed",
     "DataDir",
     "DatabaseUrl",
     "JsonFlag",
     "emit",
     "fail",
+    "group",
     "run",
     "settings_from",
     "with_db",
@@ -40,14 +42,39 @@ DataDir = Annotated[
 ]
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database", help="database URL (postgresql://…); default SQLite in the data dir"),
+    typer.Option(
+        "--database",
+        help="database URL (postgresql://…) [default: the one recorded at init, else SQLite in the data dir]",
+        show_default=False,
+    ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print one JSON object and nothing else")]
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def group(help: str) -> typer.Typer:
+    """A command group, with help in plain text.
+
+    Typer's rich help (click 8.5) shows a flag as ``--json <bool>``, as if it took a value, and
+    reads ``[default: …]`` in our help texts as markup and drops it; plain help shows both right.
+    """
+    return typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, help=help)
+
+
+class CommandFailed(Exception):
+    """A command failed: one line on stderr, ``error: …``, and the exit status (1, or 2 for bad
+    settings). With ``--json`` the command also prints ``{"error": …}`` on stdout, so a script
+    reading stdout always gets one JSON object. Raised inside a command, handled by
+    ``with_settings``, which every command goes through."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = code
+
+
+def fail(message: str, code: int = 1) -> CommandFailed:
+    """The exception to raise for a failed command (``raise fail(...)``)."""
+    return CommandFailed(message, code)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -103,9 +130,15 @@ def with_settings(*flag_names: str) -> Callable[[Callable[..., T]], Callable[...
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> T:
-            flags = {name: kwargs[name] for name in flag_names}  # the command still gets them too
-            settings = settings_from(kwargs.pop("data_dir"), kwargs.pop("database"), **flags)
-            return fn(settings=settings, **kwargs)
+            try:
+                flags = {name: kwargs[name] for name in flag_names}  # the command gets them too
+                settings = settings_from(kwargs.pop("data_dir"), kwargs.pop("database"), **flags)
+                return fn(settings=settings, **kwargs)
+            except CommandFailed as exc:
+                typer.echo(f"error: {exc.message}", err=True)
+                if kwargs.get("as_json"):
+                    sys.stdout.write(json.dumps({"error": exc.message}) + "\n")
+                raise typer.Exit(exc.exit_code) from None
 
         # Typer reads the parameters from the signature and the annotations: show it the
         # command's own options (minus ``settings``) followed by the two shared ones.
@@ -121,9 +154,14 @@ def with_settings(*flag_names: str) -> Callable[[Callable[..., T]], Callable[...
 
 
 def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> Settings:
-    """The settings, or a one-line error naming each bad value (exit 2) instead of a traceback."""
+    """The settings, or a one-line error naming each bad value (exit 2) instead of a traceback.
+
+    A database other than the one recorded at ``init`` is such a bad value: used, it would be
+    created empty and the command would answer from it as if the data dir held nothing.
+    """
     try:
-        return load_settings(data_dir=data_dir, database=database, **flags)
+        settings = load_settings(data_dir=data_dir, database=database, **flags)
+        conflict = database_conflict(settings)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
@@ -133,3 +171,6 @@ def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> 
         raise fail(f"settings.json in the data dir is not JSON: {exc}", 2) from None
     except ValueError as exc:  # the settings file holds JSON that is not an object
         raise fail(str(exc), 2) from None
+    if conflict:
+        raise fail(conflict, 2)
+    return settings

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from provisiond.cli.common import JsonFlag, emit, fail, run, with_db, with_settings
+from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.domain.certificates import CertificateInfo
 from provisiond.domain.policies import parse_rights
@@ -19,16 +19,12 @@ from provisiond.store.db import Database
 
 __all__ = ["dps_app"]
 
-dps_app = typer.Typer(no_args_is_help=True, help="The DPS instance of this data dir.")
-policy_app = typer.Typer(no_args_is_help=True, help="Shared access policies (who may call the service API).")
-hub_app = typer.Typer(
-    no_args_is_help=True, help="IoT hubs linked to the instance (where devices are assigned)."
-)
-region_app = typer.Typer(
-    no_args_is_help=True, help="Client network -> region table, for geoLatency allocation."
-)
-ca_app = typer.Typer(no_args_is_help=True, help="CA certificates enrollment groups name in caReferences.")
-allocation_app = typer.Typer(no_args_is_help=True, help="The instance's default allocation policy.")
+dps_app = group("The DPS instance of this data dir.")
+policy_app = group("Shared access policies (who may call the service API).")
+hub_app = group("IoT hubs linked to the instance (where devices are assigned).")
+region_app = group("Client network -> region table, for geoLatency allocation.")
+ca_app = group("CA certificates enrollment groups name in caReferences.")
+allocation_app = group("The instance's default allocation policy.")
 dps_app.add_typer(policy_app, name="policy")
 dps_app.add_typer(hub_app, name="hub")
 dps_app.add_typer(region_app, name="region")

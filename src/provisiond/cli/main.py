@@ -9,20 +9,22 @@ from typing import Annotated
 import typer
 
 from provisiond.cli.claims import partner_app, worker
-from provisiond.cli.common import JsonFlag, emit, run, with_db, with_settings
+from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.cli.dps import dps_app
 from provisiond.cli.secrets import secrets_app
+from provisiond.cli.settings import settings_app
 from provisiond.cli.sphere import tenant_app
-from provisiond.config import Settings
+from provisiond.config import Settings, init_conflicts
 from provisiond.services.setup import initialise
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted device onboarding service.")
+app = group("Self-hosted device onboarding service.")
 app.add_typer(dps_app, name="dps")
 app.add_typer(partner_app, name="partner")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(settings_app, name="settings")
 app.command("worker")(worker)
 
 Port = Annotated[int | None, typer.Option("--port", help="HTTPS port [default: recorded, else 8443]")]
@@ -41,8 +43,24 @@ def init(
     service_host: ServiceHost = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Create the data dir, migrate the database, create the dev CA and the DPS instance."""
+    """Create the data dir, migrate the database, create the dev CA and the DPS instance.
+
+    On an initialised data dir it changes nothing and prints the same; a port that differs from
+    the recorded one is refused (``provisiond settings set`` changes a recorded setting).
+    """
+    conflicts = init_conflicts(settings)
+    if conflicts:
+        raise fail(
+            f"this data dir is initialised and init changes nothing: {'; '.join(conflicts)}",
+            2,
+        )
     result = run(with_db(settings, lambda db: initialise(settings, db)))
+    if service_host is not None and service_host != result.service_host:
+        raise fail(
+            f"this data dir's DPS instance was made for the service host {result.service_host}, "
+            f"not {service_host}, and it cannot change: init a new data dir for another host name",
+            2,
+        )
     data = result.as_json()
     human = "\n".join(f"{name}: {value}" for name, value in data.items())
     emit(as_json, data, human)

@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from provisiond.cli.common import JsonFlag, emit, run, with_db, with_settings
+from provisiond.cli.common import JsonFlag, emit, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.services.secrets import RotationResult, rotate
 
 __all__ = ["secrets_app"]
 
-secrets_app = typer.Typer(no_args_is_help=True, help="Secrets at rest and their outer keys.")
+secrets_app = group("Secrets at rest and their outer keys.")
 
 
 @secrets_app.command("rotate")

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import typer
-
-from provisiond.cli.common import JsonFlag, emit, fail, run, with_db, with_settings
+from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.services.sphere import SphereService
 
 __all__ = ["tenant_app"]
 
-tenant_app = typer.Typer(no_args_is_help=True, help="Azure Sphere tenants (the Sphere v2 dialect).")
-token_app = typer.Typer(no_args_is_help=True, help="A tenant's bearer token.")
+tenant_app = group("Azure Sphere tenants (the Sphere v2 dialect).")
+token_app = group("A tenant's bearer token.")
 tenant_app.add_typer(token_app, name="token")
 
 

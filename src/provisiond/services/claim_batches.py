@@ -176,5 +176,9 @@ async def _write(conn: AsyncConnection, state: _Batch, section: SectionType) -> 
     # Deletes first: a device unclaimed and claimed again in one batch ends with the new claim.
     await repo.delete_claims(conn, sorted(state.claim_deletes), section)
     await repo.upsert_claims(conn, list(state.claim_writes.items()))
+    # A reseller's metadata describes the device for the customer it was claimed for: a device
+    # released by its last claim loses it, so the next owner (another partner, maybe) never
+    # reads it. A device still claimed in another section keeps it.
+    await repo.clear_metadata_of_unowned(conn, sorted(state.claim_deletes))
     for device_id, entries in state.metadata.items():
         await repo.set_metadata(conn, device_id, entries)

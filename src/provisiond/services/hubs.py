@@ -39,15 +39,16 @@ class HubService:
                 raise NotFound(f"hub {host_name!r} is not linked")
 
     async def set_allocation(self, policy: str) -> AllocationPolicy:
+        settable = [p.value for p in AllocationPolicy if p is not AllocationPolicy.CUSTOM]
         try:
             parsed = AllocationPolicy(policy)
         except ValueError as exc:
-            raise InvalidInput(
-                f"allocation policy must be one of {', '.join(p.value for p in AllocationPolicy)}"
-            ) from exc
+            raise InvalidInput(f"the default allocation policy is one of {', '.join(settable)}") from exc
         if parsed is AllocationPolicy.CUSTOM:
             raise InvalidInput(
-                "custom allocation needs a webhook, so it is set per enrollment, not as the default"
+                "custom allocation needs a webhook, so it is set per enrollment "
+                "(allocationPolicy and customAllocationDefinition), not as the default: "
+                f"use one of {', '.join(settable)}"
             )
         async with self._db.write() as conn:
             await repo.set_allocation_policy(conn, parsed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisiond.config import Settings, write_settings_file
+from provisiond.config import RECORDED_AT_INIT, Settings, read_settings_file, write_settings_file
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.policies import OWNER_POLICY
 from provisiond.errors import NotFound
@@ -45,7 +45,12 @@ async def initialise(settings: Settings, db: Database, clock: Clock = utc_now) -
     """Make the data dir ready to serve; running it again changes nothing."""
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    write_settings_file(settings, port=settings.port, mqtt_port=settings.mqtt_port)
+    recorded = read_settings_file(data_dir)
+    # Only what is not recorded yet: ``serve --port P`` on an initialised dir serves on P once,
+    # it does not rewrite the record (``provisiond settings set`` does).
+    missing = {name: getattr(settings, name) for name in RECORDED_AT_INIT if name not in recorded}
+    if missing:
+        write_settings_file(data_dir, missing)
     await migrate(db)
     pki = ensure_dev_pki(data_dir / "tls", clock(), hosts=(settings.service_host,))
     instances = InstanceService(db, clock)

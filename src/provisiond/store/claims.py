@@ -22,6 +22,7 @@ from provisiond.store.tables import claims, customers, device_keys, devices, par
 __all__ = [
     "ConcurrentWrite",
     "claims_of",
+    "clear_metadata_of_unowned",
     "count_customers",
     "delete_claims",
     "device_ids_by_keys",
@@ -268,6 +269,15 @@ async def delete_claims(conn: AsyncConnection, device_ids: Sequence[int], sectio
     for chunk in _chunks(list(device_ids)):
         await conn.execute(
             delete(claims).where(claims.c.device_id.in_(chunk), claims.c.section == section.value)
+        )
+
+
+async def clear_metadata_of_unowned(conn: AsyncConnection, device_ids: Sequence[int]) -> None:
+    """Drop the reseller metadata of those of ``device_ids`` no claim holds any more."""
+    for chunk in _chunks(list(device_ids)):
+        still_claimed = select(claims.c.device_id).where(claims.c.device_id == devices.c.id).exists()
+        await conn.execute(
+            update(devices).where(devices.c.id.in_(chunk), ~still_claimed).values(metadata=None)
         )
 
 

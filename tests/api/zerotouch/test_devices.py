@@ -149,6 +149,24 @@ async def test_unclaim_by_id_or_identifier_releases_the_device(partner: Partner)
     assert await partner.claim(await partner.customer("Next"), 1) == by_id
 
 
+async def test_a_released_device_loses_its_metadata_so_the_next_owner_never_reads_it(
+    partner: Partner, other: Partner
+) -> None:
+    """Metadata describes the device for the customer it was claimed for; released by its last
+    claim, the device is claimed again (here by another partner) with none (docs/zerotouch.md)."""
+    body = {
+        "customerId": await partner.customer(),
+        "sectionType": SECTION,
+        "deviceIdentifier": ident(1),
+        "deviceMetadata": {"entries": {"order": "PO-SECRET"}},
+    }
+    device_id = (await partner.ok("POST", "devices:claim", body))["deviceId"]
+    await partner.ok("POST", "devices:unclaim", {"deviceId": device_id, "sectionType": SECTION})
+    assert await other.claim(await other.customer("Theirs"), 1) == device_id
+    device = await other.ok("GET", f"devices/{device_id}")
+    assert device["deviceMetadata"] == {"entries": {}}
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
