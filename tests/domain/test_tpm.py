@@ -13,10 +13,7 @@ import hmac
 import struct
 
 import pytest
-from cryptography.hazmat.decrepit.ciphers.modes import CFB
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from provisiond.domain.tpm_activation import activation_blob, kdf_a
 from provisiond.domain.tpm_public import (
@@ -27,7 +24,7 @@ from provisiond.domain.tpm_public import (
     registration_id_of,
 )
 from provisiond.errors import InvalidInput
-from tests.support.tpm import fake_ek, fake_srk, split_blob
+from tests.support.tpm import SoftwareKeys, fake_ek, fake_srk, split_blob
 
 
 def test_an_ek_with_the_default_template_is_read() -> None:
@@ -91,35 +88,19 @@ def test_kdf_a_is_counter_mode_hmac_with_label_context_and_length() -> None:
 
 def test_the_blob_has_the_layout_the_sdks_parse_and_opens_with_the_private_keys() -> None:
     """Undo both wrappings with the EK's and SRK's private keys, as the TPM would."""
-    ek_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    srk_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ek = check_endorsement_key(fake_ek(ek_key))
-    srk = decode_public_b64(fake_srk(srk_key), "storageRootKey")
+    keys = SoftwareKeys()
+    ek = check_endorsement_key(keys.ek)
+    srk = decode_public_b64(keys.srk, "storageRootKey")
     device_key = b"d" * 32
     blob = bytes(activation_blob(ek, srk, device_key))
-    credential, secret, duplicate, seed, public, trailer = split_blob(blob)
-    assert [len(p) for p in split_blob(blob)] == [54, 258, 144, 258, 50, 2] and trailer == b"\x00\x00"
-
-    def oaep(label: bytes) -> padding.OAEP:
-        return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label)
-
-    # ActivateCredential: the inner wrapper W, bound to Name(SRK).
-    seed1 = ek_key.decrypt(secret[2:], oaep(b"IDENTITY\x00"))
-    integrity, enc_identity = credential[4:36], credential[36:]
-    mac = hmac.new(kdf_a(seed1, b"INTEGRITY", b"", b"", 256), enc_identity + srk.name, hashlib.sha256)
-    assert mac.digest() == integrity
-    wrapper = _aes_cfb_decrypt(kdf_a(seed1, b"STORAGE", srk.name, b"", 128), enc_identity)[2:]
-    assert len(wrapper) == 16
-    # Import: the outer wrapper to the SRK, then W, then the sensitive area holding the key.
-    seed2 = srk_key.decrypt(seed[2:], oaep(b"DUPLICATE\x00"))
-    id_name = b"\x00\x0b" + hashlib.sha256(public[2:]).digest()
-    inner = _aes_cfb_decrypt(kdf_a(seed2, b"STORAGE", id_name, b"", 128), duplicate[36:])
-    plain = _aes_cfb_decrypt(wrapper, inner)
-    sensitive = plain[34:]
-    assert plain[2:34] == hashlib.sha256(sensitive + id_name).digest()
-    assert sensitive.endswith(b"\x00\x20" + device_key)
+    assert [len(p) for p in split_blob(blob)] == [54, 258, 144, 258, 50, 2]
+    assert keys.open_blob(base64.b64encode(blob).decode()) == device_key
 
 
-def _aes_cfb_decrypt(key: bytes, data: bytes) -> bytes:
-    decryptor = Cipher(algorithms.AES(key), CFB(bytes(16))).decryptor()
-    return decryptor.update(data) + decryptor.finalize()
+def test_a_blob_for_another_tpm_does_not_open() -> None:
+    keys, other = SoftwareKeys(), SoftwareKeys()
+    ek = check_endorsement_key(other.ek)
+    srk = decode_public_b64(keys.srk, "storageRootKey")
+    blob = base64.b64encode(bytes(activation_blob(ek, srk, b"d" * 32))).decode()
+    with pytest.raises(ValueError):  # RSA-OAEP refuses a seed encrypted to another EK
+        keys.open_blob(blob)

@@ -25,8 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.decrepit.ciphers.modes import CFB
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 
+from provisiond.domain.tpm_activation import kdf_a
 from provisiond.domain.tpm_public import (
     ALG_AES,
     ALG_CFB,
@@ -35,6 +39,7 @@ from provisiond.domain.tpm_public import (
     ALG_SHA256,
     EK_ATTRIBUTES,
     EK_AUTH_POLICY,
+    decode_public_b64,
 )
 
 from .server import free_port
@@ -42,6 +47,7 @@ from .server import free_port
 __all__ = [
     "EK_HANDLE",
     "SRK_HANDLE",
+    "SoftwareKeys",
     "SoftwareTpm",
     "TpmDevice",
     "fake_ek",
@@ -107,6 +113,64 @@ def fake_srk(key: rsa.RSAPrivateKey | None = None) -> str:
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     modulus = key.public_key().public_numbers().n.to_bytes(256, "big")
     return base64.b64encode(_public_area(_SRK_BITS, b"", modulus)).decode()
+
+
+@dataclass
+class SoftwareKeys:
+    """An EK and SRK made in software, whose private halves open activation blobs in tests.
+
+    ``open_blob`` undoes the server's wrapping the way a TPM does (ActivateCredential, then
+    Import), checking both integrity HMACs, so in-process tests can act as a TPM device. It is
+    the same TPM 2.0 recipe read backwards; the real TPM (swtpm) is used by the e2e tests.
+    """
+
+    ek_key: rsa.RSAPrivateKey = field(default_factory=lambda: _rsa())
+    srk_key: rsa.RSAPrivateKey = field(default_factory=lambda: _rsa())
+
+    @property
+    def ek(self) -> str:
+        return fake_ek(self.ek_key)
+
+    @property
+    def srk(self) -> str:
+        return fake_srk(self.srk_key)
+
+    def open_blob(self, blob_b64: str) -> bytes:
+        """The HMAC key inside an activation blob; ``AssertionError`` if it is not for these keys."""
+        credential, secret, duplicate, seed, public, trailer = split_blob(base64.b64decode(blob_b64))
+        assert trailer == b"\x00\x00"
+        srk_name = decode_public_b64(self.srk, "storageRootKey").name
+        seed1 = self.ek_key.decrypt(secret[2:], _oaep(b"IDENTITY\x00"))
+        integrity, enc_identity = credential[4:36], credential[36:]
+        mac = hmac.new(kdf_a(seed1, b"INTEGRITY", b"", b"", 256), enc_identity + srk_name, hashlib.sha256)
+        assert hmac.compare_digest(mac.digest(), integrity), "credential integrity"
+        wrapper = _cfb_decrypt(kdf_a(seed1, b"STORAGE", srk_name, b"", 128), enc_identity)[2:]
+        seed2 = self.srk_key.decrypt(seed[2:], _oaep(b"DUPLICATE\x00"))
+        id_name = b"\x00\x0b" + hashlib.sha256(public[2:]).digest()
+        outer, dup_sensitive = duplicate[4:36], duplicate[36:]
+        mac = hmac.new(kdf_a(seed2, b"INTEGRITY", b"", b"", 256), dup_sensitive + id_name, hashlib.sha256)
+        assert hmac.compare_digest(mac.digest(), outer), "duplicate integrity"
+        plain = _cfb_decrypt(
+            wrapper, _cfb_decrypt(kdf_a(seed2, b"STORAGE", id_name, b"", 128), dup_sensitive)
+        )
+        sensitive = plain[34:]
+        assert plain[2:34] == hashlib.sha256(sensitive + id_name).digest(), "inner integrity"
+        (size,) = struct.unpack(">H", sensitive[-34:-32])
+        assert size == 32
+        return sensitive[-32:]
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _oaep(label: bytes) -> padding.OAEP:
+    return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=label)
+
+
+def _cfb_decrypt(key: bytes, data: bytes) -> bytes:
+    decryptor = Cipher(algorithms.AES(key), CFB(bytes(16))).decryptor()
+    return decryptor.update(data) + decryptor.finalize()
 
 
 def split_blob(blob: bytes) -> list[bytes]:
