@@ -214,7 +214,7 @@ class SoftwareTpm:
                 "not-need-init,startup-clear",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
