@@ -18,8 +18,10 @@ import hmac
 import os
 import shutil
 import socket
+import socketserver
 import struct
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,7 @@ from .server import free_port
 __all__ = [
     "EK_HANDLE",
     "SRK_HANDLE",
+    "SimulatorAdapter",
     "SoftwareKeys",
     "SoftwareTpm",
     "TpmDevice",
@@ -326,3 +329,87 @@ class TpmCommandFailed(RuntimeError):
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
     """What the server computes over a token, to compare with the TPM's signature in tests."""
     return hmac.new(key, data, hashlib.sha256).digest()
+
+
+class SimulatorAdapter:
+    """The Microsoft/IBM TPM simulator's TCP protocol in front of swtpm, for tss.js (the Node SDK).
+
+    tss.js's ``TpmTcpDevice`` speaks the simulator protocol: a handshake on the command port, power
+    and NV signals on the platform port (command port + 1), then each command framed as
+    ``u32 8 | u8 locality | u32 length | command``. swtpm answers none of the handshake or the
+    platform signals, so against swtpm the client hangs (shared/reference/TPM.md). The adapter
+    answers those itself and forwards each unframed command to swtpm's raw command socket,
+    returning ``u32 length | response | u32 0``.
+    """
+
+    def __init__(self, tpm: SoftwareTpm) -> None:
+        self.tpm = tpm
+        self.port = _free_port_pair()
+        self._servers = [
+            _ThreadingServer(("127.0.0.1", self.port), _CommandHandler, tpm),
+            _ThreadingServer(("127.0.0.1", self.port + 1), _PlatformHandler, tpm),
+        ]
+        for server in self._servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+
+
+class _ThreadingServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[socketserver.BaseRequestHandler], tpm: SoftwareTpm
+    ):
+        super().__init__(address, handler)
+        self.tpm = tpm
+
+
+def _read(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data
+
+
+class _CommandHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        tpm: SoftwareTpm = self.server.tpm  # type: ignore[attr-defined]
+        client: socket.socket = self.request
+        with socket.create_connection(("127.0.0.1", tpm.port)) as swtpm:
+            try:
+                while True:
+                    (code,) = struct.unpack(">I", _read(client, 4))
+                    if code == 15:  # HandShake: client version; answer server version, flags, ack
+                        _read(client, 4)
+                        client.sendall(struct.pack(">III", 1, 0, 0))
+                    elif code == 8:  # SendCommand: locality, length, command
+                        _read(client, 1)
+                        (length,) = struct.unpack(">I", _read(client, 4))
+                        swtpm.sendall(_read(client, length))
+                        header = _read(swtpm, 6)
+                        (size,) = struct.unpack(">I", header[2:6])
+                        response = header + _read(swtpm, size - 6)
+                        client.sendall(struct.pack(">I", len(response)) + response + struct.pack(">I", 0))
+                    else:  # SessionEnd, Stop: nothing to forward
+                        return
+            except ConnectionError:
+                return
+
+
+class _PlatformHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        client: socket.socket = self.request
+        try:
+            while True:
+                _read(client, 4)  # power on, NV on, ...: swtpm is always on; acknowledge
+                client.sendall(struct.pack(">I", 0))
+        except ConnectionError:
+            return
