@@ -231,3 +231,23 @@ def test_a_blob_for_another_tpm_is_refused_by_the_tpm(
         assert failed.value.tool == "tpm2_activatecredential"
     finally:
         other.stop()
+
+
+def test_a_challenge_survives_a_restart_of_the_server(tmp_path: Path, tpm_device: TpmDevice) -> None:
+    """The challenge key is in the database (sealed), so a restart between the calls loses nothing."""
+    first = start_server(tmp_path / "data")
+    try:
+        rid = f"tpm-{uuid.uuid4().hex[:12]}"
+        hub = link_hub(first, "tpm")
+        enroll(first, rid, tpm_device.read_b64("ek.pub"), iotHubs=[hub])
+        Flow(first, tpm_device, rid).take_challenge()
+    finally:
+        first.stop()
+    again = start_server(tmp_path / "data")
+    try:
+        assert again.id_scope == first.id_scope
+        result = Flow(again, tpm_device, rid).assigned()
+        assert result["status"] == "assigned" and result["registrationState"]["assignedHub"] == hub
+        tpm_device.activate(result["registrationState"]["tpm"]["authenticationKey"])
+    finally:
+        again.stop()
