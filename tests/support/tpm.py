@@ -23,6 +23,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ __all__ = [
     "SimulatorAdapter",
     "SoftwareKeys",
     "SoftwareTpm",
+    "TpmCommandFailed",
     "TpmDevice",
     "fake_ek",
     "fake_srk",
@@ -302,15 +304,12 @@ class TpmDevice:
     def sign(self, data: bytes) -> bytes:
         """HMAC-SHA256 of ``data`` by the TPM with the last key loaded by ``activate``."""
         (self.work / "data.bin").write_bytes(data)
-        out = self.run("tpm2_hmac", "-c", "id.ctx", "-g", "sha256", "-o", "hmac.bin", "data.bin")
-        del out
+        self.run("tpm2_hmac", "-c", "id.ctx", "-g", "sha256", "-o", "hmac.bin", "data.bin")
         self.run("tpm2_flushcontext", "-t")
         return (self.work / "hmac.bin").read_bytes()
 
     def sas(self, resource: str, expiry: int) -> str:
         """A device SAS token (``skn=registration``) signed by the TPM, as the SDKs build it."""
-        import urllib.parse
-
         sr = urllib.parse.quote(resource, safe="")
         sig = base64.b64encode(self.sign(f"{sr}\n{expiry}".encode())).decode()
         quoted = urllib.parse.quote(sig, safe="")
@@ -324,11 +323,6 @@ class TpmCommandFailed(RuntimeError):
         super().__init__(f"{tool} failed: {stderr.strip()}")
         self.tool = tool
         self.stderr = stderr
-
-
-def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    """What the server computes over a token, to compare with the TPM's signature in tests."""
-    return hmac.new(key, data, hashlib.sha256).digest()
 
 
 class SimulatorAdapter:

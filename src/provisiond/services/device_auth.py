@@ -118,9 +118,9 @@ class DeviceAuthenticator:
             raise Unauthorized("SharedAccessSignature has expired")
         own = _own_symmetric(individual, token, registration_id, at)
         if tpm is not None:
-            if not credentials.tpm_capable:
-                raise Unauthorized("TPM attestation is carried over HTTPS only (as in DPS), not MQTT")
-            own = await own_tpm(conn, tpm, token, at)
+            # Over MQTT a TPM's token proves nothing (DPS carries TPM over HTTPS and AMQP only),
+            # but precedence still applies: a disabled TPM enrollment disenrolls its id from a group.
+            own = await own_tpm(conn, tpm, token, at) if credentials.tpm_capable else None
         return await _apply_precedence(
             registration_id, individual, own, lambda: _group_symmetric(conn, token, registration_id, at)
         )

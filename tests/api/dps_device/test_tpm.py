@@ -17,7 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from provisiond.domain.registrations import RegistrationOperation
 from provisiond.domain.sas import build_sas
+from provisiond.errors import Unauthorized
+from provisiond.services.device_auth import Credentials
 from provisiond.services.hubs import HubService
 from tests.api.conftest import DpsApi
 from tests.api.dps_device.conftest import DEVICE_API, KEY, enroll_group, group_device
@@ -270,3 +273,30 @@ async def test_a_symmetric_key_device_is_not_offered_a_challenge(dps: DpsApi, hu
     await enroll_group(dps, "group-1", KEY)
     r = await TpmDevice(dps, "member-1", SoftwareKeys()).register()
     assert r.status_code == 401 and "authenticationKey" not in r.json()
+
+
+async def test_a_tpm_signed_token_proves_nothing_over_mqtt(dps: DpsApi, hubs: list[str]) -> None:
+    """MQTT's credentials are not TPM-capable (DPS has no TPM over MQTT): the same token that
+    registers over HTTPS is refused at an MQTT CONNECT (tests/e2e/test_tpm_tools.py drives it)."""
+    keys = SoftwareKeys()
+    await enroll_tpm(dps, "tpm-1", keys)
+    device = TpmDevice(dps, "tpm-1", keys)
+    await device.take_challenge()
+    scope = dps.init.id_scope
+    with pytest.raises(Unauthorized):
+        await dps.ctx.registrations.authenticate(scope, "tpm-1", Credentials(device.token()))
+    await dps.ctx.registrations.authenticate(scope, "tpm-1", Credentials(device.token(), tpm_capable=True))
+
+
+async def test_a_disabled_tpm_enrollment_disenrolls_its_id_from_a_group_over_mqtt_too(
+    dps: DpsApi, hubs: list[str]
+) -> None:
+    keys = SoftwareKeys()
+    await enroll_group(dps, "group-1")
+    await enroll_tpm(dps, "tpm-1", keys, provisioningStatus="disabled")
+    member = group_device(dps, "tpm-1")
+    op = await dps.ctx.registrations.register(
+        dps.init.id_scope, "tpm-1", Credentials(member.token()), lambda: None, None
+    )
+    assert isinstance(op, RegistrationOperation) and op.state is not None
+    assert op.state.status == "disabled" and op.state.enrollment_group_id is None
