@@ -5,8 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 COMPAT_VENV := .venv-compat
 NODE_DIR := tests/compat/node
+# The Node TPM client, apart: it is installed with --ignore-scripts (tss.js pulls ffi-napi, which
+# does not build on Node 20 and is not needed to reach a software TPM over TCP).
+NODE_TPM_DIR := tests/compat/node-tpm
 
-.PHONY: help run test lint bench smoke clean
+.PHONY: help run test lint bench smoke clean system-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,10 +29,17 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(NODE_TPM_DIR)/node_modules/.installed: $(NODE_TPM_DIR)/package.json $(NODE_TPM_DIR)/package-lock.json
+	cd $(NODE_TPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+system-deps: ## install the system packages the tests drive: swtpm, tpm2-tools (Debian/Ubuntu; root or sudo)
+	.ci/system-deps
+
 run: $(VENV)/.installed ## serve HTTPS on 127.0.0.1:8443 with SQLite in ./provisiond-data
 	$(VENV)/bin/provisiond serve
 
-test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.installed ## install what tests need and run them all
+test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.installed $(NODE_TPM_DIR)/node_modules/.installed ## install what tests need and run them all (TPM tests skip without swtpm: make system-deps)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff, mypy and the import contracts (layer rules)
@@ -45,4 +55,4 @@ smoke: ## the package as users install it: wheel without extras in a fresh venv,
 	$(PYTHON) .ci/wheel_smoke.py
 
 clean: ## remove virtualenvs and node_modules
-	rm -rf $(VENV) $(COMPAT_VENV) $(NODE_DIR)/node_modules
+	rm -rf $(VENV) $(COMPAT_VENV) $(NODE_DIR)/node_modules $(NODE_TPM_DIR)/node_modules

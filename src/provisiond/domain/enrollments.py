@@ -18,6 +18,7 @@ from typing import Any
 
 from provisiond.domain.certificates import EnrolledCertificate
 from provisiond.domain.registration_ids import check_enrollment_id, id_key
+from provisiond.domain.tpm_public import check_endorsement_key, decode_public_b64
 from provisiond.errors import InvalidInput
 
 __all__ = [
@@ -143,8 +144,8 @@ class Enrollment:
             raise InvalidInput("attestation type 'none' cannot be enrolled")
         if att.type is AttestationType.SYMMETRIC_KEY:
             return replace(self, attestation=replace(att, symmetric_key=_filled_keys(att.symmetric_key)))
-        if att.type is AttestationType.TPM and (att.tpm is None or not att.tpm.endorsement_key):
-            raise InvalidInput("TPM attestation needs an endorsementKey")
+        if att.type is AttestationType.TPM:
+            _check_tpm(att.tpm)
         if att.type is AttestationType.X509:
             _check_x509(self.kind, att.x509)
         if self.allocation_policy is AllocationPolicy.CUSTOM and self.custom_allocation is None:
@@ -171,6 +172,16 @@ def _filled_keys(keys: SymmetricKeyAttestation | None) -> SymmetricKeyAttestatio
         if not 16 <= len(raw) <= 64:
             raise InvalidInput("symmetric keys must decode to between 16 and 64 bytes")
     return SymmetricKeyAttestation(primary_key=primary, secondary_key=secondary)
+
+
+def _check_tpm(tpm: TpmAttestation | None) -> None:
+    """The EK must be one the TPM flow can answer (an RSA-2048 EK, TCG default template), so a
+    device is never enrolled with a key it could not register with; an SRK, if given, likewise."""
+    if tpm is None or not tpm.endorsement_key:
+        raise InvalidInput("TPM attestation needs an endorsementKey")
+    check_endorsement_key(tpm.endorsement_key)
+    if tpm.storage_root_key:
+        decode_public_b64(tpm.storage_root_key, "storageRootKey")
 
 
 def _check_x509(kind: EnrollmentKind, x509: X509Attestation | None) -> None:

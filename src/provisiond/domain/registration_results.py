@@ -55,6 +55,7 @@ class EnrollmentMatch:
     attestation_type: str
     certificate_info: CertificateInfo | None = None
     signing_certificate_info: CertificateInfo | None = None
+    tpm_authentication_key: str | None = None  # the blob of a TPM device's hub key, if one
 
     @property
     def group_key(self) -> str | None:
@@ -121,6 +122,7 @@ def assigned(
         initial_twin=twin,
         certificate_info=match.certificate_info,
         signing_certificate_info=match.signing_certificate_info,
+        tpm_authentication_key=match.tpm_authentication_key,
     )
     return replace(op, status=OperationStatus.ASSIGNED, updated=now, state=state)
 

@@ -73,6 +73,8 @@ class RegistrationState:
     initial_twin: dict[str, Any] | None = None
     certificate_info: CertificateInfo | None = None
     signing_certificate_info: CertificateInfo | None = None
+    # A TPM device's key at its hub, as the activation blob (base64) only its TPM can import.
+    tpm_authentication_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,7 +136,15 @@ class CustomAllocations:
             )
             linked = await hub_repo.list_hubs(conn)
             prior = await repo.get_state(conn, id_key(op.registration_id))
-        match = EnrollmentMatch(enrollment, ctx["attestation"]) if enrollment else None
+        match = (
+            EnrollmentMatch(
+                enrollment,
+                ctx["attestation"],
+                tpm_authentication_key=ctx.get("tpm_authentication_key"),
+            )
+            if enrollment
+            else None
+        )
         try:
             if match is None:
                 raise RegistrationError(

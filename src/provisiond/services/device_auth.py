@@ -1,7 +1,8 @@
 """Device authentication: which enrollment a device is, decided in one place.
 
-A device proves itself with a SAS token (symmetric key) or a TLS client certificate chain
-(X.509). Each attestation type only answers two questions: does the individual enrollment's
+A device proves itself with a SAS token (symmetric key, or TPM: signed with the key of its
+challenge, ``services/tpm_attestation.py``) or a TLS client certificate chain (X.509). Each
+attestation type only answers two questions: does the individual enrollment's
 credential match, and which group's does? Who decides between them is settled once, in
 ``_apply_precedence``, for every attestation type and every transport (HTTPS, MQTT, MQTT over
 WebSocket).
@@ -30,6 +31,7 @@ from provisiond.domain.registration_ids import check_enrollment_id, id_key
 from provisiond.domain.registration_results import EnrollmentMatch
 from provisiond.domain.sas import SasToken, derive_device_key, parse_sas, verify_signature
 from provisiond.errors import InvalidInput, NotFound, Unauthorized
+from provisiond.services.tpm_attestation import TpmChallengeRequired, own_tpm
 from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as enrollment_repo
 from provisiond.store import instance as instance_repo
@@ -47,11 +49,16 @@ class UnknownRegistration(NotFound):
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """What a device presented: a SAS ``Authorization`` value and/or a TLS client chain (DER)."""
+    """What a device presented: a SAS ``Authorization`` value and/or a TLS client chain (DER).
+
+    ``tpm_capable``: the transport carries DPS's TPM attestation (HTTPS does; MQTT does not, as
+    in DPS, so a TPM device's token is refused there).
+    """
 
     authorization: str | None = None
     client_chain: tuple[bytes, ...] = ()
     chain_error: str | None = None
+    tpm_capable: bool = False
 
 
 @dataclass
@@ -99,6 +106,9 @@ class DeviceAuthenticator:
             return await _apply_precedence(
                 registration_id, individual, own, lambda: _group_x509(conn, chain, now)
             )
+        tpm = individual if individual and individual.attestation.type is AttestationType.TPM else None
+        if tpm is not None and credentials.authorization is None:
+            raise TpmChallengeRequired(tpm)
         token = parse_sas(credentials.authorization)
         expected = f"{id_scope}/registrations/{registration_id}".lower()
         if token.resource.lower() != expected:
@@ -107,6 +117,10 @@ class DeviceAuthenticator:
         if token.expiry <= at:
             raise Unauthorized("SharedAccessSignature has expired")
         own = _own_symmetric(individual, token, registration_id, at)
+        if tpm is not None:
+            # Over MQTT a TPM's token proves nothing (DPS carries TPM over HTTPS and AMQP only),
+            # but precedence still applies: a disabled TPM enrollment disenrolls its id from a group.
+            own = await own_tpm(conn, tpm, token, at) if credentials.tpm_capable else None
         return await _apply_precedence(
             registration_id, individual, own, lambda: _group_symmetric(conn, token, registration_id, at)
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.allocation import AllocationFailed, LinkedHub, choose_hub, region_of
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.enrollments import AllocationPolicy
+from provisiond.domain.enrollments import AllocationPolicy, AttestationType
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registration_results import (
     AllocationDecision,
@@ -38,6 +38,13 @@ from provisiond.domain.registrations import (
 from provisiond.errors import Throttled
 from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
+from provisiond.services.tpm_attestation import (
+    PresentedTpm,
+    TpmChallenge,
+    TpmChallengeRequired,
+    hub_key_blob,
+    issue_challenge,
+)
 from provisiond.store import hubs as hub_repo
 from provisiond.store import registrations as repo
 from provisiond.store.db import Database
@@ -75,16 +82,24 @@ class RegistrationService:
         credentials: Credentials,
         read_payload: Callable[[], Any],
         client_ip: str | None,
-    ) -> RegistrationOperation:
+        read_tpm: Callable[[], PresentedTpm | None] | None = None,
+    ) -> RegistrationOperation | TpmChallenge:
         """Authenticate the device, start (and usually finish) its registration.
 
         One write transaction does it all: the reads that authenticate the device, the
         allocation, and the writes (fewer round trips than a read transaction and a write one).
         ``read_payload`` parses the device's body; it is called only once the device is
-        authenticated, so an anonymous client cannot make the server parse anything.
+        authenticated, so an anonymous client cannot make the server parse anything. The one
+        exception is a TPM device's first call (``read_tpm``: its EK and SRK), made only when the
+        registration id names a TPM enrollment: it is answered with a challenge.
         """
         async with self.db.write() as conn:
-            match = await self._auth.authenticate(conn, id_scope, registration_id, credentials)
+            try:
+                match = await self._auth.authenticate(conn, id_scope, registration_id, credentials)
+            except TpmChallengeRequired as need:
+                if read_tpm is None or not credentials.tpm_capable:
+                    raise
+                return await issue_challenge(conn, need.enrollment, registration_id, read_tpm(), self.clock())
             payload = read_payload()
             started = await self._start(conn, match, registration_id, payload, client_ip)
         if started.status is OperationStatus.ASSIGNING:
@@ -100,6 +115,18 @@ class RegistrationService:
         client_ip: str | None,
     ) -> RegistrationOperation:
         now = self.clock()
+        context = {
+            "kind": match.enrollment.kind.value,
+            "enrollment": match.enrollment.id,
+            "attestation": match.attestation_type,
+            "payload": payload,
+            "client_ip": client_ip,
+        }
+        if match.attestation_type == AttestationType.TPM.value and match.enrollment.provisioning_enabled:
+            # The hub key is made now, so a custom allocation finishing later finds it in the context.
+            blob = await hub_key_blob(conn, registration_id)
+            match = replace(match, tpm_authentication_key=blob)
+            context["tpm_authentication_key"] = blob
         op = RegistrationOperation(
             operation_id=_new_operation_id(),
             registration_id=registration_id,
@@ -107,13 +134,7 @@ class RegistrationService:
             created=now,
             updated=now,
             poll_not_before=now + timedelta(seconds=self.settings.retry_after),
-            context={
-                "kind": match.enrollment.kind.value,
-                "enrollment": match.enrollment.id,
-                "attestation": match.attestation_type,
-                "payload": payload,
-                "client_ip": client_ip,
-            },
+            context=context,
         )
         prior = await repo.get_state(conn, id_key(registration_id))
         policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)

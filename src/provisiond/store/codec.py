@@ -218,6 +218,8 @@ def dump_state(s: RegistrationState) -> str:
         "certificate_info": _dump_cert_info(s.certificate_info),
         "signing_certificate_info": _dump_cert_info(s.signing_certificate_info),
     }
+    if s.tpm_authentication_key is not None:  # only TPM states: other documents stay as they were
+        doc["tpm_authentication_key"] = s.tpm_authentication_key
     return dumps(doc)
 
 

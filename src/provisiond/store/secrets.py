@@ -18,6 +18,7 @@ from provisiond.store.engine_specific import insert_for
 from provisiond.store.instance import policy_row
 from provisiond.store.keyring import Keyring, key_id_of
 from provisiond.store.tables import dps_policies, enrollments, outer_key_check
+from provisiond.store.tpm import reseal_tpm_keys
 
 __all__ = ["CHECK_ROW", "ensure_check", "has_sealed_secrets", "reseal_batch"]
 
@@ -62,6 +63,8 @@ async def reseal_batch(conn: AsyncConnection, current: str, limit: int) -> int:
     found += await _reseal_policies(conn, keyring, current, limit - found)
     if found < limit:
         found += await _reseal_enrollments(conn, keyring, current, limit - found)
+    if found < limit:
+        found += await reseal_tpm_keys(conn, keyring, current, limit - found)
     return found
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "sphere_devices",
     "sphere_operations",
     "tenants",
+    "tpm_keys",
 ]
 
 metadata = MetaData(
@@ -95,6 +96,20 @@ registration_states = Table(
     Column("updated", UtcDateTime, nullable=False),
     Column("doc", Text, nullable=False),
     Index("ix_registration_states_group", "group_key", "key"),
+)
+
+# The keys a TPM device was given (store/tpm.py): ``sealed`` holds, sealed under ``sealed_with``,
+# the HMAC key of its latest challenge and its key at its hub; the EK and SRK it was issued for
+# are public and kept as sent (base64 TPM2B_PUBLIC). One row per registration id (case-folded).
+tpm_keys = Table(
+    "tpm_keys",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("issued", UtcDateTime, nullable=False),
+    Column("endorsement_key", Text, nullable=False),
+    Column("storage_root_key", Text, nullable=False),
+    Column("sealed", Text, nullable=False),
+    Column("sealed_with", String(32), nullable=False),
 )
 
 # IoT hubs linked to the instance; ``key`` is the case-folded host name.

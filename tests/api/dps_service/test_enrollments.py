@@ -12,6 +12,7 @@ from provisiond.services.cas import CaService
 from provisiond.services.hubs import HubService
 from tests.api.conftest import DpsApi
 from tests.support.pki import issue, self_signed
+from tests.support.tpm import fake_ek, fake_srk
 
 KEY = "c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5MTIzNDU="
 
@@ -189,11 +190,43 @@ async def test_group_with_signing_certificate_and_ca_references(dps: DpsApi) -> 
 
 
 async def test_tpm_attestation_keeps_endorsement_and_storage_root_keys(dps: DpsApi) -> None:
-    tpm = {"endorsementKey": "AToAAQALAAMAsgAgg3GXZ0SEs", "storageRootKey": "AToAAQALAAMAsgAgg3GXZ0SEt"}
+    tpm = {"endorsementKey": fake_ek(), "storageRootKey": fake_srk()}
     body = {"registrationId": "tpm-1", "attestation": {"type": "tpm", "tpm": tpm}}
     assert (await dps.call("PUT", "/enrollments/tpm-1", json=body)).status_code == 200
     r = await dps.call("POST", "/enrollments/tpm-1/attestationmechanism")
     assert r.json() == {"type": "tpm", "tpm": tpm}
+
+
+def _tpm_enrollment(ek: str, srk: str | None = None) -> dict[str, object]:
+    tpm = {"endorsementKey": ek} | ({"storageRootKey": srk} if srk else {})
+    return {"registrationId": "tpm-1", "attestation": {"type": "tpm", "tpm": tpm}}
+
+
+@pytest.mark.parametrize(
+    ("ek", "srk", "said"),
+    [
+        ("AToAAQALAAMAsgAgg3GXZ0SEs", None, "base64"),  # the fake EK this test once stored
+        (base64.b64encode(base64.b64decode(fake_ek())[:100]).decode(), None, "truncated"),
+        (fake_srk(), None, "attributes"),  # an SRK is no EK: not the EK template
+        (fake_ek(), "AAA=", "storageRootKey"),
+    ],
+)
+async def test_tpm_enrollment_refuses_a_key_that_is_no_tpm_ek(
+    dps: DpsApi, ek: str, srk: str | None, said: str
+) -> None:
+    """Only an RSA-2048 EK with the TCG default template can register, so nothing else is stored."""
+    r = await dps.call("PUT", "/enrollments/tpm-1", json=_tpm_enrollment(ek, srk))
+    assert r.status_code == 400 and r.json()["errorCode"] == 400201, r.text
+    assert said in r.json()["message"]
+    assert await dps.count() == 0
+
+
+async def test_tpm_enrollment_groups_are_refused(dps: DpsApi) -> None:
+    """DPS has no TPM enrollment groups: a TPM device is enrolled one by one, by its EK."""
+    body = {"enrollmentGroupId": "g1", "attestation": {"type": "tpm", "tpm": {"endorsementKey": fake_ek()}}}
+    r = await dps.call("PUT", "/enrollmentGroups/g1", json=body)
+    assert r.status_code == 400 and r.json()["errorCode"] == 400201
+    assert "enrollment groups" in r.json()["message"]
 
 
 async def test_iot_hubs_must_be_linked_hubs(dps: DpsApi) -> None:

@@ -7,13 +7,16 @@ from typing import Any
 from provisiond.api.dps_wire import certificate_info_out, registration_error_code, timestamp
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation, RegistrationState
 from provisiond.errors import InvalidInput
+from provisiond.services.tpm_attestation import PresentedTpm, TpmChallenge
 
 __all__ = [
+    "challenge_answer",
     "operation_answer",
     "operation_out",
     "register_answer",
     "registration_payload",
     "registration_state_out",
+    "registration_tpm",
 ]
 
 
@@ -48,6 +51,9 @@ def registration_state_out(s: RegistrationState) -> dict[str, Any]:
         if s.signing_certificate_info is not None:
             x509["signingCertificateInfo"] = certificate_info_out(s.signing_certificate_info)
         out["x509"] = x509
+    if s.attestation_type == "tpm" and s.tpm_authentication_key is not None:
+        # Required on ``assigned``: the SDKs import it as the device's key at its hub.
+        out["tpm"] = {"authenticationKey": s.tpm_authentication_key}
     return out
 
 
@@ -69,6 +75,26 @@ def registration_payload(body: Any, registration_id: str) -> Any:
     if named is not None and (not isinstance(named, str) or named.lower() != registration_id.lower()):
         raise InvalidInput("registrationId in the body differs from the one in the path")
     return body.get("payload")
+
+
+def registration_tpm(body: Any) -> PresentedTpm | None:
+    """The ``tpm`` object of a TPM device's first register call (its EK and SRK), if any."""
+    tpm = body.get("tpm") if isinstance(body, dict) else None
+    if not isinstance(tpm, dict):
+        return None
+    ek, srk = tpm.get("endorsementKey"), tpm.get("storageRootKey")
+    if not isinstance(ek, str | None) or not isinstance(srk, str | None):
+        raise InvalidInput("tpm.endorsementKey and tpm.storageRootKey are base64 strings")
+    return PresentedTpm(ek, srk)
+
+
+def challenge_answer(challenge: TpmChallenge) -> tuple[int, dict[str, Any]]:
+    """401 with the activation blob: what the SDKs read as DPS's TPM nonce challenge."""
+    return 401, {
+        "message": "TPM challenge: import authenticationKey and sign the registration with it",
+        "authenticationKey": challenge.authentication_key,
+        "keyName": "registration",
+    }
 
 
 def register_answer(op: RegistrationOperation) -> tuple[int, dict[str, Any]]:

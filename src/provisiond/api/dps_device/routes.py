@@ -12,10 +12,12 @@ from starlette.websockets import WebSocket
 from provisiond.api.context import context
 from provisiond.api.dps_device.errors import POLICY
 from provisiond.api.dps_device.mapping import (
+    challenge_answer,
     operation_answer,
     register_answer,
     registration_payload,
     registration_state_out,
+    registration_tpm,
 )
 from provisiond.api.dps_device.mqtt.transports import serve_websocket
 from provisiond.api.dps_device.routing import canonical_path, is_dps_device_path
@@ -23,6 +25,7 @@ from provisiond.api.dps_wire import check_api_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, parse_json, read_body
 from provisiond.services.device_auth import Credentials
+from provisiond.services.tpm_attestation import TpmChallenge
 
 __all__ = ["DIALECT", "MAX_BODY", "router"]
 
@@ -35,7 +38,8 @@ def _credentials(request: Request) -> Credentials:
     """The SAS header and the client certificate chain (from the ASGI TLS extension)."""
     tls = request.scope.get("extensions", {}).get("tls") or {}
     chain = tuple(ssl.PEM_cert_to_DER_cert(pem) for pem in tls.get("client_cert_chain") or ())
-    return Credentials(request.headers.get("authorization"), chain, tls.get("client_cert_error"))
+    error = tls.get("client_cert_error")
+    return Credentials(request.headers.get("authorization"), chain, error, tpm_capable=True)
 
 
 def _retry_headers(seconds: int, location: str | None = None) -> dict[str, str]:
@@ -57,7 +61,11 @@ async def register(id_scope: str, registration_id: str, request: Request) -> Res
         _credentials(request),
         lambda: registration_payload(parse_json(raw), registration_id),
         client,
+        read_tpm=lambda: registration_tpm(parse_json(raw)),
     )
+    if isinstance(op, TpmChallenge):
+        status, challenge = challenge_answer(op)
+        return json_response(challenge, status)
     location = f"/{id_scope}/registrations/{registration_id}/operations/{op.operation_id}"
     status, body = register_answer(op)
     return json_response(

@@ -40,6 +40,7 @@ from provisiond.api.http import parse_json
 from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
 from provisiond.services.device_auth import Credentials, UnknownIdScope, UnknownRegistration
 from provisiond.services.registration import RegistrationService
+from provisiond.services.tpm_attestation import TpmChallenge
 
 __all__ = ["MAX_KEEPALIVE", "MAX_PACKET", "MqttSession", "idle_limit"]
 
@@ -260,10 +261,12 @@ class MqttSession:
             if register is not None:
                 # The device authenticated at CONNECT, so its body may be parsed now.
                 payload = registration_payload(parse_json(packet.payload), registration_id)
-                op = await self._registrations.register(
+                started = await self._registrations.register(
                     scope, registration_id, credentials, lambda: payload, self._client_ip
                 )
-                status, answer = register_answer(op)
+                if isinstance(started, TpmChallenge):  # not reached: no challenge without read_tpm
+                    raise Unauthorized("TPM attestation is carried over HTTPS only, not MQTT")
+                status, answer = register_answer(started)
             else:
                 operation_id = urllib.parse.unquote(params.get("operationId", ""))
                 op = await self._registrations.operation(scope, registration_id, operation_id, credentials)
