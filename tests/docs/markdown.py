@@ -14,6 +14,7 @@ The kinds (what the runner in ``runner.py`` does with the block):
 ``install (REASON)``  installs packages; not run, its package names are checked against the pinned
                       test environments the runner substitutes (the reason says which)
 ``skip (REASON)``     not run at all; the reason is required and such blocks are counted
+``figure``            a ``text`` block that is a drawing or a summary, not something to run
 
 A fence without a directive is run by its language: ``sh``, ``console``, ``python``, ``js``,
 ``http``, ``json``. Every other fence (``text``, no language, …) must carry a directive.
@@ -28,7 +29,7 @@ from pathlib import Path
 __all__ = ["RUN_LANGUAGES", "Block", "Directive", "DirectiveError", "parse_blocks"]
 
 RUN_LANGUAGES = frozenset({"sh", "console", "python", "js", "http", "json"})
-KINDS = frozenset({"output", "file", "background", "sets", "install", "skip"})
+KINDS = frozenset({"output", "file", "background", "sets", "install", "skip", "figure"})
 NEEDS_REASON = frozenset({"install", "skip"})
 
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<ticks>`{3,})(?P<info>[^`]*)$")

@@ -30,6 +30,7 @@ import re
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -245,7 +246,8 @@ class DocRun:
         if body and headers.get("Content-Type", "application/json") == "application/json":
             json.loads(body)  # a JSON body must at least be JSON
             headers.setdefault("Content-Type", "application/json")
-        with httpx.Client(verify=self.env["CA"], trust_env=False, timeout=30) as client:
+        verify = ssl.create_default_context(cafile=self.env["CA"])
+        with httpx.Client(verify=verify, trust_env=False, timeout=30) as client:
             response = client.request(
                 method, f"https://localhost:{self.env['PORT']}{target}", headers=headers, content=body or None
             )
@@ -309,7 +311,7 @@ class DocRun:
             "file": self.save_file,
             "background": self.run_background,
         }
-        if block.kind in ("install", "skip"):
+        if block.kind in ("install", "skip", "figure"):
             return
         self.last_output = handlers[block.kind](block)
         self.last_block = block

@@ -23,6 +23,7 @@ DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md")])
 # Blocks that are not run at all (`skip`), across every document: each costs a reason, and the
 # budget keeps them the exception. Raise it only with a reason a reviewer accepts.
 SKIP_BUDGET = 6
+NOT_RUN = ("install", "skip", "figure")
 
 
 def _blocks(doc: Path) -> list[Block]:
@@ -33,7 +34,7 @@ def _blocks(doc: Path) -> list[Block]:
 def test_every_block_of_the_document_runs_as_written(doc: Path) -> None:
     """The document's blocks, run in order in one working directory, all do what they show."""
     blocks = _blocks(doc)
-    runnable = [b for b in blocks if b.kind not in ("install", "skip")]
+    runnable = [b for b in blocks if b.kind not in NOT_RUN]
     if not runnable:
         return
     workdir = new_workdir()
@@ -69,7 +70,7 @@ def test_saved_files_are_run_by_a_later_block(doc: Path) -> None:
 def test_output_blocks_follow_a_block_that_prints() -> None:
     """An ``output`` block is checked against the block before it, so it must follow one that runs."""
     for doc in DOCS:
-        blocks = [b for b in _blocks(doc) if b.kind not in ("install", "skip")]
+        blocks = [b for b in _blocks(doc) if b.kind not in NOT_RUN]
         for before, block in zip([None, *blocks], blocks, strict=False):
             if block.kind == "output":
                 assert before is not None and before.kind in (
@@ -80,6 +81,12 @@ def test_output_blocks_follow_a_block_that_prints() -> None:
                     "http",
                     "sets",
                 ), f"{block.where}: an output block must follow a block that runs"
+
+
+def test_figures_are_text() -> None:
+    """``figure`` marks a drawing or a summary in a ``text`` block, never code that could be run."""
+    misused = [b.where for doc in DOCS for b in _blocks(doc) if b.kind == "figure" and b.language != "text"]
+    assert not misused, f"`snippet: figure` on a block that is not ```text: {misused}"
 
 
 def test_skipped_blocks_are_few_and_give_a_reason() -> None:
