@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[2]
 BLOCK_TIMEOUT = 120
 TRUST_VARS = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS")
 _VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))")
+_HEADER = re.compile(r"^[A-Za-z][\w-]*: ")
 _STATUS_LINE = re.compile(r"^(?P<status>[1-5]\d\d)(?: .*)?$")
 
 
@@ -252,18 +253,34 @@ class DocRun:
                 method, f"https://localhost:{self.env['PORT']}{target}", headers=headers, content=body or None
             )
         if status_at < len(lines):
-            shown = int(_STATUS_LINE.match(lines[status_at]).group("status"))  # type: ignore[union-attr]
-            if response.status_code != shown:
-                raise SnippetFailed(
-                    f"{block.where}: {method} {target} answered {response.status_code}, the doc shows {shown}:\n"
-                    f"{response.text}"
-                )
+            self._check_response(block, f"{method} {target}", lines[status_at:], response)
         if block.directive and block.directive.kind == "sets":
             answer = response.json()
             for pair in block.directive.args:
                 name, _, key = pair.partition("=")
                 self.env[name] = str(answer[key])
         return response.text
+
+    def _check_response(self, block: Block, request: str, shown: list[str], response: httpx.Response) -> None:
+        """The status shown, the header names shown, and (when the body shown is JSON) its keys."""
+        status = int(shown[0].split()[0])
+        if response.status_code != status:
+            raise SnippetFailed(
+                f"{block.where}: {request} answered {response.status_code}, the doc shows {status}:\n{response.text}"
+            )
+        body_at = 1
+        while body_at < len(shown) and _HEADER.match(shown[body_at]):
+            name = shown[body_at].split(":", 1)[0]
+            if name not in response.headers:
+                raise SnippetFailed(f"{block.where}: {request} answered without the {name} header the doc shows")
+            body_at += 1
+        body = "\n".join(shown[body_at:]).strip()
+        try:
+            shown_body = json.loads(body) if body else None
+        except json.JSONDecodeError:
+            return  # an abbreviated body (…) shows the shape in prose; the status was checked
+        if shown_body is not None:
+            _same_keys(block, shown_body, response.json(), "$")
 
     def check_json(self, block: Block) -> str:
         try:
