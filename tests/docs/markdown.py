@@ -10,7 +10,7 @@ The kinds (what the runner in ``runner.py`` does with the block):
 ``output``            what the previous block printed: compared with what it really printed
 ``file NAME``         saved as NAME in the working directory, for a later block that runs it
 ``background``        started in the background (a server), stopped when the document ends
-``sets NAME=field…``  an ``http`` block whose JSON answer's fields become variables for later blocks
+``sets NAME=path…``   an ``http`` block whose JSON answer's fields (``a.0.b``) become variables
 ``install (REASON)``  installs packages; not run, its package names are checked against the pinned
                       test environments the runner substitutes (the reason says which)
 ``skip (REASON)``     not run at all; the reason is required and such blocks are counted

@@ -257,8 +257,11 @@ class DocRun:
         if block.directive and block.directive.kind == "sets":
             answer = response.json()
             for pair in block.directive.args:
-                name, _, key = pair.partition("=")
-                self.env[name] = str(answer[key])
+                name, _, path = pair.partition("=")
+                value = answer
+                for step in path.split("."):  # a dotted path: operations.0.operationId
+                    value = value[int(step)] if isinstance(value, list) else value[step]
+                self.env[name] = str(value)
         return response.text
 
     def _check_response(self, block: Block, request: str, shown: list[str], response: httpx.Response) -> None:
