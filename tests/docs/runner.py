@@ -29,12 +29,10 @@ import os
 import re
 import shlex
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ from typing import Any
 import httpx
 
 from tests.docs.markdown import Block
-from tests.support.server import ServerProcess, start_server
+from tests.support.server import ServerProcess, _wait_for_port, start_server
 
 __all__ = ["REPO", "DocRun", "SnippetFailed"]
 
@@ -65,10 +63,8 @@ class DocRun:
     workdir: Path
     env: dict[str, str]
     last_output: str = ""
-    last_block: Block | None = None
     server: ServerProcess | None = None
     background: list[tuple[subprocess.Popen[bytes], Path]] = field(default_factory=list)
-    saved_files: dict[str, Block] = field(default_factory=dict)
 
     @classmethod
     def create(cls, workdir: Path) -> DocRun:
@@ -185,7 +181,6 @@ class DocRun:
         assert block.directive is not None
         name = block.directive.args[0]
         (self.workdir / name).write_text(block.text)
-        self.saved_files[name] = block
         return self.last_output  # saving prints nothing: an output block after it shows the run before
 
     def run_background(self, block: Block) -> str:
@@ -203,20 +198,8 @@ class DocRun:
             )
         self.background.append((proc, log))
         for name in ("PORT", "MQTT_PORT"):
-            self._wait_listening(block, int(self.env[name]), proc, log)
+            _wait_for_port(int(self.env[name]), proc, log)
         return ""
-
-    def _wait_listening(self, block: Block, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SnippetFailed(f"{block.where}: exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise SnippetFailed(f"{block.where}: nothing listens on {port} after 30 s:\n{log.read_text()}")
 
     def expand(self, block: Block, text: str) -> str:
         """``$NAME`` and ``${NAME}`` from the story's environment; an unset one fails the block."""
@@ -275,7 +258,9 @@ class DocRun:
         while body_at < len(shown) and _HEADER.match(shown[body_at]):
             name = shown[body_at].split(":", 1)[0]
             if name not in response.headers:
-                raise SnippetFailed(f"{block.where}: {request} answered without the {name} header the doc shows")
+                raise SnippetFailed(
+                    f"{block.where}: {request} answered without the {name} header the doc shows"
+                )
             body_at += 1
         body = "\n".join(shown[body_at:]).strip()
         try:
@@ -334,7 +319,6 @@ class DocRun:
         if block.kind in ("install", "skip", "figure"):
             return
         self.last_output = handlers[block.kind](block)
-        self.last_block = block
 
 
 def _loads(block: Block, text: str) -> Any:
