@@ -69,6 +69,9 @@ class DocRun:
     @classmethod
     def create(cls, workdir: Path) -> DocRun:
         """A working directory laid out like an installed clone (see the module docstring)."""
+        for needed in (REPO / ".venv-compat" / "bin" / "python", REPO / "tests/compat/node/node_modules"):
+            if not needed.exists():
+                raise SnippetFailed(f"{needed} is missing: `make test` installs it (the SDKs the docs use)")
         bin_dir = workdir / ".bin"
         bin_dir.mkdir()
         wrapper = bin_dir / "provisiond"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.docs.markdown import RUN_LANGUAGES, Block, parse_blocks
-from tests.docs.runner import REPO, DocRun, new_workdir
+from tests.docs.runner import REPO, DocRun, SnippetFailed, new_workdir
 
 DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md")])
 
@@ -139,3 +139,27 @@ def test_install_lines_name_the_packages_the_harness_substitutes() -> None:
             )
             seen += len(pip) + len(npm)
     assert seen, "no install block names a package: the check would be vacuous"
+
+
+def test_the_runner_fails_a_block_that_does_not_do_what_the_doc_shows(tmp_path: Path) -> None:
+    """The harness itself: a failing command, a wrong output and an unmarked fence are each caught."""
+    doc = tmp_path / "story.md"
+    doc.write_text(
+        '```sh\nexport GREETING=hello\n```\n\n```sh\necho "$GREETING world"\n```\n\n'
+        "<!-- snippet: output -->\n```text\nhello moon\n```\n\n```sh\nfalse\n```\n\n```\nunmarked\n```\n"
+    )
+    blocks = parse_blocks(doc)
+    assert [b.kind for b in blocks] == ["sh", "sh", "output", "sh", ""]
+    (tmp_path / "work").mkdir()
+    run = DocRun.create(tmp_path / "work")
+    try:
+        run.run(blocks[0])
+        run.run(blocks[1])
+        assert run.last_output == "hello world\n"  # the variable exported by the block before
+        with pytest.raises(SnippetFailed, match="'hello moon' was not printed"):
+            run.run(blocks[2])
+        with pytest.raises(SnippetFailed, match="exited 1"):
+            run.run(blocks[3])
+    finally:
+        run.close()
+    assert blocks[4].directive is None and blocks[4].language not in RUN_LANGUAGES
