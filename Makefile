@@ -43,8 +43,8 @@ test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.ins
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff, mypy and the import contracts (layer rules)
-	$(VENV)/bin/ruff check src tests bench .ci
-	$(VENV)/bin/ruff format --check src tests bench .ci
+	$(VENV)/bin/ruff check src tests bench .ci examples
+	$(VENV)/bin/ruff format --check src tests bench .ci examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

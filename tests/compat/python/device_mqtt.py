@@ -10,9 +10,10 @@ environment). ``ProvisioningDeviceClient`` is built with ``create_from_symmetric
 ``create_from_x509_certificate(..., x509=X509(cert_file, key_file))``, with ``websockets=True`` when
 asked, and ``register()`` is called once.
 
-The SDK always dials port 8883 (443 with websockets; no option changes it), so this process,
-and only this process, patches paho's ``Client.connect`` to dial ``--port`` instead: the server's
-MQTT port, or its HTTPS port for MQTT over WebSocket. Every dial is recorded in ``dials``.
+The SDK always dials port 8883 (443 with websockets; no option changes it), so this process
+sends it to ``--port`` instead with ``use_ports`` of examples/provisiond_sdk.py (the helper the
+docs ship): the server's MQTT port, or its HTTPS port for MQTT over WebSocket. Every dial is
+recorded in ``dials``.
 
 Prints ONE JSON line on stdout; exit status:
   0  register() returned: {"status", "operation_id", "device_id", "assigned_hub", "sub_status",
@@ -29,29 +30,15 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
-DIALS: list[dict[str, Any]] = []
-
-
-def pin_mqtt_port(pinned: int) -> None:
-    """Test-only: azure-iot-device always dials 8883 (443 with websockets); send paho to ``pinned``."""
-    import paho.mqtt.client as paho
-
-    original = paho.Client.connect
-
-    def connect(self: Any, host: str, port: int = 1883, *args: Any, **kwargs: Any) -> Any:
-        DIALS.append(
-            {
-                "host": host,
-                "requested_port": port,
-                "port": pinned,
-                "transport": getattr(self, "_transport", None),
-            }
-        )
-        return original(self, host, pinned, *args, **kwargs)
-
-    paho.Client.connect = connect
+# The shipped helper (examples/provisiond_sdk.py, documented in docs/quickstart.md) redirects the
+# SDK's fixed ports and records every dial; this script runs from tests/compat/python, so the
+# repository root is put on the path to import it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from examples.provisiond_sdk import dials as DIALS
+from examples.provisiond_sdk import use_ports
 
 
 def describe(exc: BaseException) -> dict[str, Any]:
@@ -93,7 +80,8 @@ def main() -> int:
     with open(ca_file, encoding="ascii") as f:
         ca_pem = f.read()
 
-    pin_mqtt_port(args.port)
+    # --port is the port really dialled: the server's MQTT port, or its HTTPS port for websockets.
+    use_ports(mqtt_port=args.port, https_port=args.port)
     from azure.iot.device import X509, ProvisioningDeviceClient
 
     common: dict[str, Any] = {
