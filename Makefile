@@ -39,7 +39,8 @@ system-deps: ## install the system packages the tests drive: swtpm, tpm2-tools (
 run: $(VENV)/.installed ## serve HTTPS on 127.0.0.1:8443 with SQLite in ./provisiond-data
 	$(VENV)/bin/provisiond serve
 
-test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.installed $(NODE_TPM_DIR)/node_modules/.installed ## install what tests need and run them all (TPM tests skip without swtpm: make system-deps)
+test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.installed $(NODE_TPM_DIR)/node_modules/.installed ## install what tests need (system packages too, as root or with sudo) and run them all
+	@.ci/system-deps || echo "warning: could not install swtpm/tpm2-tools (needs root or sudo): the TPM tests will be skipped"
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff, mypy and the import contracts (layer rules)
