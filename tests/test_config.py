@@ -53,6 +53,9 @@ def test_redact_url_hides_only_the_password() -> None:
     assert redact_url("postgresql://user:pw@host:5432/db") == "postgresql://user:***@host:5432/db"
     assert redact_url("postgresql://user@host/db") == "postgresql://user@host/db"
     assert redact_url("postgresql://u:p@ss@host/db") == "postgresql://u:***@host/db"
+    assert "pa/ss" not in redact_url("postgresql://u:pa/ss@host/db")
+    assert "s3cret" not in redact_url("postgresql://u@host/db?password=s3cret&sslmode=require")
+    assert "sslmode=require" in redact_url("postgresql://u@host/db?password=s3cret&sslmode=require")
 
 
 def test_record_setting_validates_with_the_fields_type_and_bounds(tmp_path: Path) -> None:

@@ -7,14 +7,18 @@ Nothing else in the package reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter
+from pydantic import AfterValidator, Field, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = [
     "RECORDED_AT_INIT",
@@ -25,6 +29,7 @@ __all__ = [
     "load_settings",
     "read_settings_file",
     "record_setting",
+    "recordable_database",
     "redact_url",
     "setting_name",
     "write_settings_file",
@@ -34,13 +39,47 @@ SETTINGS_FILE = "settings.json"
 DEFAULT_DATA_DIR = Path("provisiond-data")
 
 
+_DRIVERS = {"postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite"}
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _database_url(url: str | None) -> str | None:
+    """A URL of an engine provisiond runs on, or None (SQLite in the data dir)."""
+    if url is None:
+        return None
+    try:
+        driver = make_url(url).drivername
+    except ArgumentError:
+        raise ValueError("not a database URL (postgresql://user@host/db or sqlite:///path)") from None
+    if driver not in _DRIVERS:
+        raise ValueError(f"{driver!r} databases are not supported: PostgreSQL or SQLite")
+    return url
+
+
+def _log_level(level: str) -> str:
+    if level.lower() not in _LOG_LEVELS:
+        raise ValueError(f"a log level is one of {', '.join(_LOG_LEVELS)}")
+    return level.lower()
+
+
+def _networks(cidrs: list[str]) -> list[str]:
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"{cidr!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
+    return cidrs
+
+
 class Settings(BaseSettings):
     """Everything an operator can set. Paths are resolved against the working directory."""
 
     model_config = SettingsConfigDict(env_prefix="PROVISIOND_", extra="ignore", frozen=True)
 
     data_dir: Path = DEFAULT_DATA_DIR
-    database: str | None = Field(default=None, description="database URL; default SQLite in the data dir")
+    database: Annotated[str | None, AfterValidator(_database_url)] = Field(
+        default=None, description="database URL; default SQLite in the data dir"
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8443, ge=1, le=65535)
     mqtt_port: int = Field(default=8883, ge=1, le=65535)
@@ -54,7 +93,7 @@ class Settings(BaseSettings):
         default=None,
         description="the keyring of outer keys that seal secrets; default secrets.key in data dir",
     )
-    log_level: str = "info"
+    log_level: Annotated[str, AfterValidator(_log_level)] = "info"
     registration_retry_after: int = Field(
         default=1, ge=0, le=60, description="Retry-After for devices, seconds"
     )
@@ -71,7 +110,7 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a dead worker's operation is taken over after this"
     )
     in_process_worker: bool = Field(default=True, description="serve also runs the operation worker")
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = Field(
         default_factory=list,
         description="CIDRs of TLS-terminating proxies whose x-forwarded-client-cert header is believed",
     )
@@ -177,7 +216,12 @@ def write_settings_file(data_dir: Path, values: dict[str, Any], remove: tuple[st
     for name in remove:
         current.pop(name, None)
     partial = path.with_name(SETTINGS_FILE + ".partial")
-    partial.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    # 0600 from its creation whatever the umask: the file may hold a database password.
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
     partial.replace(path)
 
 
@@ -186,10 +230,28 @@ RECORDED_AT_INIT = ("database", "port", "mqtt_port")
 
 
 def redact_url(url: str | None) -> str:
-    """A database URL fit to print: its password replaced (the URL may carry one)."""
+    """A database URL fit to print: no password, whether in its user part or its query."""
     if not url:
         return "SQLite in the data dir"
-    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)  # greedy: a password may hold "@"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "<a URL that does not parse>"
+    query = {name: value for name, value in parsed.query.items() if name.lower() != "password"}
+    shown = parsed.set(query=query).render_as_string(hide_password=True)
+    # An unencoded "@" in a password leaves its tail in the host part: cut to the last "@".
+    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", shown)
+
+
+def recordable_database(url: str | None) -> str | None:
+    """The URL as recorded: a relative SQLite path made absolute, so that the record names the
+    same file whatever directory a later command runs in."""
+    if not url:
+        return url
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and not Path(parsed.database).is_absolute():
+        return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(hide_password=False)
+    return url
 
 
 def _database_identity(settings: Settings) -> str:
@@ -256,23 +318,33 @@ _FIXED = {
 
 
 def record_setting(data_dir: Path, name: str, text: str | None) -> tuple[Any, Any]:
-    """Validate and record one setting in ``settings.json`` (``None``: drop it, back to the
-    default); the values before and after, as JSON. Raises pydantic's ValidationError.
+    """Validate and record one setting in ``settings.json``; the values before and after, as JSON.
+    Raises pydantic's ValidationError, or ValueError for a data dir that does not exist.
+
+    ``text`` None drops the setting, so its default applies; a setting ``init`` records (the
+    database, the ports) is recorded at its default instead, so the data dir keeps the record
+    that refuses another database.
 
     ``text`` is read as JSON when it parses (``9443``, ``true``, ``["https://*"]``, ``null``),
     else taken as a string (a URL, a path).
     """
+    if not data_dir.is_dir():
+        raise ValueError(f"there is no data dir {data_dir}: create it with `provisiond init`")
     before = read_settings_file(data_dir).get(name)
-    if text is None:
+    field = Settings.model_fields[name]
+    if text is None and name not in RECORDED_AT_INIT:
         write_settings_file(data_dir, {}, remove=(name,))
         return before, None
-    try:
-        value: Any = json.loads(text)
-    except json.JSONDecodeError:
-        value = text
-    field = Settings.model_fields[name]
+    value: Any = field.default  # what init records stays recorded: unset records the default
+    if text is not None:
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
     kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-    adapter: TypeAdapter[Any] = TypeAdapter(kind)  # the field's type and bounds, nothing else read
+    adapter: TypeAdapter[Any] = TypeAdapter(kind)  # the field's type, bounds and checks; no other source
     checked = adapter.dump_python(adapter.validate_python(value), mode="json")
+    if name == "database":
+        checked = recordable_database(checked)
     write_settings_file(data_dir, {name: checked})
     return before, checked

@@ -62,6 +62,22 @@ def test_public_areas_the_flow_cannot_use_are_refused(mutate: object, said: str)
         parse_public(mutate(raw), "endorsementKey")  # type: ignore[operator]
 
 
+@pytest.mark.parametrize("exponent", [1, 2, 65536])
+def test_an_exponent_no_rsa_key_has_is_refused_on_write_not_when_the_blob_is_built(exponent: int) -> None:
+    raw = bytearray(base64.b64decode(fake_ek()))
+    exponent_at = len(raw) - 2 - 256 - 4
+    raw[exponent_at : exponent_at + 4] = struct.pack(">I", exponent)
+    with pytest.raises(InvalidInput, match="not a valid RSA public key"):
+        check_endorsement_key(base64.b64encode(raw).decode())
+
+
+def test_an_even_modulus_is_refused() -> None:
+    raw = bytearray(base64.b64decode(fake_srk()))
+    raw[-1] &= 0xFE
+    with pytest.raises(InvalidInput, match="not a valid RSA public key"):
+        parse_public(bytes(raw), "storageRootKey")
+
+
 def test_a_storage_root_key_is_not_accepted_as_an_ek() -> None:
     srk = fake_srk()
     decode_public_b64(srk, "storageRootKey")  # a fine SRK

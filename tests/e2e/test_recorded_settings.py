@@ -90,11 +90,53 @@ def test_settings_set_changes_a_recorded_port_and_unset_restores_the_default(tmp
 
     assert provisiond(data_dir, "settings", "unset", "port").returncode == 0
     shown = json.loads(provisiond(data_dir, "settings", "show", "--json").stdout)
-    assert shown["settings"]["port"] == 8443 and "port" not in shown["recorded"]
+    assert shown["settings"]["port"] == 8443 == shown["recorded"]["port"]  # recorded at its default
 
-    for bad in (("set", "port", "70000"), ("set", "no-such-setting", "1"), ("set", "data-dir", "/x")):
+    recorded = (data_dir / "settings.json").read_bytes()
+    for bad in (
+        ("set", "port", "70000"),
+        ("set", "no-such-setting", "1"),
+        ("set", "data-dir", "/x"),
+        ("set", "database", "garbage"),
+        ("set", "database", "mysql://h/db"),
+        ("set", "log-level", "LOUD"),
+        ("set", "trusted-proxies", '["not-a-cidr"]'),
+    ):
         refused = provisiond(data_dir, "settings", *bad)
-        assert refused.returncode == 2 and refused.stderr.startswith("error: ")
+        assert refused.returncode == 2 and refused.stderr.startswith("error: "), bad
+        assert "Traceback" not in refused.stderr
+    assert (data_dir / "settings.json").read_bytes() == recorded
+    assert (data_dir / "settings.json").stat().st_mode & 0o077 == 0
+
+    missing = provisiond(tmp_path / "nowhere", "settings", "set", "port", "9000")
+    assert missing.returncode == 2 and "provisiond init" in missing.stderr
+
+
+def test_a_relative_sqlite_url_is_recorded_as_the_file_it_named(tmp_path: Path) -> None:
+    """Run from another directory later, the record still names the first file, so a command
+    there does not quietly create a new, empty database."""
+    first, elsewhere = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), elsewhere.mkdir()
+    data_dir = tmp_path / "d"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")}
+
+    def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [*PROVISIOND, *args, "--data-dir", str(data_dir)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, cwd=cwd)
+
+    assert run(first, "init", "--database", "sqlite:///rel.db").returncode == 0
+    assert run(first, "dps", "hub", "add", "hub-rel.example.net").returncode == 0
+    listed = run(elsewhere, "dps", "hub", "list", "--json")
+    assert [h["hostName"] for h in json.loads(listed.stdout)["hubs"]] == ["hub-rel.example.net"]
+    assert not (elsewhere / "rel.db").exists()
+
+
+def test_unset_database_keeps_the_data_dir_guarded(tmp_path: Path, pg_database: str) -> None:
+    data_dir = tmp_path / "d"
+    assert provisiond(data_dir, "init", "--database", pg_database).returncode == 0
+    assert provisiond(data_dir, "settings", "unset", "database").returncode == 0
+    refused = provisiond(data_dir, "dps", "hub", "list", "--database", pg_database)
+    assert refused.returncode == 2 and "settings set database" in refused.stderr
 
 
 def test_settings_set_database_moves_the_data_dir_to_another_database(

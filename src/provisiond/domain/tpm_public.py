@@ -163,6 +163,10 @@ def parse_public(tpm2b: bytes, what: str) -> RsaPublic:
     modulus = r.sized()
     if len(modulus) != 256 or modulus[0] == 0:
         raise InvalidInput(f"{what} does not hold a 2048-bit modulus")
+    # An RSA modulus is odd and its exponent odd and at least 3; anything else is no key, and
+    # cryptography would refuse it only later, when the blob is built (a 500, not this 400).
+    if not modulus[-1] & 1 or exponent < 3 or not exponent & 1:
+        raise InvalidInput(f"{what} is not a valid RSA public key (modulus and exponent must be odd)")
     if r.at != len(area):
         raise InvalidInput(f"{what} has bytes after its public area")
     return RsaPublic(attributes, auth_policy, exponent, modulus, area)

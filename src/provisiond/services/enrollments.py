@@ -19,6 +19,7 @@ from provisiond.errors import AlreadyExists, InvalidInput, NotFound, Preconditio
 from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as repo
 from provisiond.store import hubs as hub_repo
+from provisiond.store import tpm as tpm_repo
 from provisiond.store.db import Database
 
 __all__ = ["BulkItemFailure", "BulkMode", "EnrollmentService", "ItemRejected", "Page", "WebhookRules"]
@@ -177,6 +178,8 @@ async def _delete(
 ) -> None:
     key = id_key(enrollment_id)
     if await repo.delete_enrollment(conn, kind, key, if_match):
+        if kind is EnrollmentKind.INDIVIDUAL:
+            await tpm_repo.delete_keys(conn, key)
         return
     if await repo.get_enrollment_etag(conn, kind, key) is None:
         raise NotFound(f"{kind.id_name} {enrollment_id!r} does not exist")

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisiond.config import RECORDED_AT_INIT, Settings, read_settings_file, write_settings_file
+from provisiond.config import (
+    RECORDED_AT_INIT,
+    Settings,
+    read_settings_file,
+    recordable_database,
+    write_settings_file,
+)
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.policies import OWNER_POLICY
 from provisiond.errors import NotFound
@@ -48,7 +54,10 @@ async def initialise(settings: Settings, db: Database, clock: Clock = utc_now) -
     recorded = read_settings_file(data_dir)
     # Only what is not recorded yet: ``serve --port P`` on an initialised dir serves on P once,
     # it does not rewrite the record (``provisiond settings set`` does).
-    missing = {name: getattr(settings, name) for name in RECORDED_AT_INIT if name not in recorded}
+    values = {name: getattr(settings, name) for name in RECORDED_AT_INIT} | {
+        "database": recordable_database(settings.database)
+    }
+    missing = {name: value for name, value in values.items() if name not in recorded}
     if missing:
         write_settings_file(data_dir, missing)
     await migrate(db)

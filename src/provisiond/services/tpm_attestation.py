@@ -88,8 +88,9 @@ async def issue_challenge(
     """A fresh challenge key for the TPM with the enrolled EK, stored sealed, answered wrapped.
 
     The EK is compared with the enrolled one on the decoded key, not the bytes. A device with
-    another EK is refused (401) and nothing is stored, so it cannot replace a genuine device's
-    pending challenge.
+    another EK is refused (401) and nothing is stored. An EK is public, though: whoever knows it
+    (and the registration id) can ask for challenges and so replace the device's pending one,
+    which the device then answers with a 401 and asks again (docs/tpm.md, "Limits").
     """
     if presented is None or not presented.endorsement_key or not presented.storage_root_key:
         raise InvalidInput("a TPM device's register call carries tpm.endorsementKey and tpm.storageRootKey")
@@ -100,11 +101,14 @@ async def issue_challenge(
     key = new_device_key()
     blob = activation_blob(ek, srk, key)
     prior = await repo.get_keys(conn, id_key(registration_id))
+    # The hub key carries over only to the same TPM: one enrolled under this id before with
+    # another EK must not be handed the earlier device's key at its hub.
+    same_tpm = prior is not None and decode_public_b64(prior.endorsement_key, "endorsementKey").same_key(ek)
     keys = repo.TpmKeys(
         endorsement_key=presented.endorsement_key,
         storage_root_key=presented.storage_root_key,
         challenge_key=key,
-        hub_key=prior.hub_key if prior else None,
+        hub_key=prior.hub_key if prior is not None and same_tpm else None,
         issued=now,
     )
     await repo.put_keys(conn, id_key(registration_id), keys)

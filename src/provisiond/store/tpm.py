@@ -23,7 +23,7 @@ from provisiond.store.engine_specific import prebuilt
 from provisiond.store.keyring import Keyring, key_id_of
 from provisiond.store.tables import tpm_keys as t
 
-__all__ = ["TpmKeys", "get_keys", "put_keys", "reseal_tpm_keys", "tpm_row"]
+__all__ = ["TpmKeys", "delete_keys", "get_keys", "put_keys", "reseal_tpm_keys", "tpm_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,12 @@ async def put_keys(conn: AsyncConnection, key: str, keys: TpmKeys) -> None:
         "sealed_with": key_id_of(sealed),
     }
     await conn.execute(prebuilt(conn, _upsert), values)
+
+
+async def delete_keys(conn: AsyncConnection, key: str) -> None:
+    """Forget the device's keys (its enrollment was deleted): an old challenge key must not
+    open the same registration id if it is enrolled again."""
+    await conn.execute(t.delete().where(t.c.key == key))
 
 
 def _upsert(dialect: Any) -> Any:

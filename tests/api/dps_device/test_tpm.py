@@ -184,6 +184,18 @@ async def test_a_new_challenge_replaces_the_old_key(dps: DpsApi, hubs: list[str]
     assert (await device.register(device.token(second))).status_code == 202
 
 
+async def test_a_deleted_enrollment_takes_its_tpm_keys_with_it(dps: DpsApi, hubs: list[str]) -> None:
+    """Enrolled again under the same id, the device's old challenge key opens nothing."""
+    keys = SoftwareKeys()
+    await enroll_tpm(dps, "tpm-1", keys)
+    device = TpmDevice(dps, "tpm-1", keys)
+    old = await device.take_challenge()
+    r = await dps.call("DELETE", "/enrollments/tpm-1")
+    assert r.status_code == 204, r.text
+    await enroll_tpm(dps, "tpm-1", keys)
+    assert (await device.register(device.token(old))).status_code == 401
+
+
 async def test_a_disabled_tpm_enrollment_ends_disabled_without_a_hub_key(
     dps: DpsApi, hubs: list[str]
 ) -> None:
