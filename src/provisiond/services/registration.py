@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.allocation import AllocationFailed, LinkedHub, choose_hub, region_of
+from provisiond.domain.certificate_requests import CertificateRequest
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import AllocationPolicy
 from provisiond.domain.registration_ids import id_key
@@ -38,6 +39,7 @@ from provisiond.domain.registrations import (
 from provisiond.errors import Throttled
 from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
+from provisiond.services.issuance import CertificateIssuer, ReadCsr
 from provisiond.store import hubs as hub_repo
 from provisiond.store import registrations as repo
 from provisiond.store.db import Database
@@ -63,6 +65,7 @@ class RegistrationService:
     custom_allocations: CustomAllocations
     settings: RegistrationSettings = field(default_factory=RegistrationSettings)
     clock: Clock = utc_now
+    issuer: CertificateIssuer = field(default_factory=CertificateIssuer)
     _auth: DeviceAuthenticator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,18 +78,21 @@ class RegistrationService:
         credentials: Credentials,
         read_payload: Callable[[], Any],
         client_ip: str | None,
+        read_csr: ReadCsr | None = None,
     ) -> RegistrationOperation:
         """Authenticate the device, start (and usually finish) its registration.
 
         One write transaction does it all: the reads that authenticate the device, the
-        allocation, and the writes (fewer round trips than a read transaction and a write one).
-        ``read_payload`` parses the device's body; it is called only once the device is
-        authenticated, so an anonymous client cannot make the server parse anything.
+        allocation, the certificate a CSR asks for, and the writes (fewer round trips than a
+        read transaction and a write one). ``read_payload`` and ``read_csr`` parse the device's
+        body; they are called only once the device is authenticated, so an anonymous client
+        cannot make the server parse anything, and a refused CSR leaves nothing written.
         """
         async with self.db.write() as conn:
             match = await self._auth.authenticate(conn, id_scope, registration_id, credentials)
             payload = read_payload()
-            started = await self._start(conn, match, registration_id, payload, client_ip)
+            request = self.issuer.checked(read_csr, registration_id)
+            started = await self._start(conn, match, registration_id, payload, client_ip, request)
         if started.status is OperationStatus.ASSIGNING:
             self.custom_allocations.spawn(started)
         return started
@@ -98,6 +104,7 @@ class RegistrationService:
         registration_id: str,
         payload: Any,
         client_ip: str | None,
+        request: CertificateRequest | None = None,
     ) -> RegistrationOperation:
         now = self.clock()
         op = RegistrationOperation(
@@ -118,7 +125,7 @@ class RegistrationService:
         prior = await repo.get_state(conn, id_key(registration_id))
         policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
         if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
-            started = pending(op, prior)
+            started = await self.issuer.issue(conn, pending(op, prior), match, request, now)
             await repo.insert_operation(conn, started)
             return started
         linked = await hub_repo.list_hubs(conn)
@@ -127,7 +134,9 @@ class RegistrationService:
             if policy is AllocationPolicy.GEO_LATENCY
             else None
         )
-        done = _allocated(op, match, prior, policy, linked, region, now)
+        done = await self.issuer.issue(
+            conn, _allocated(op, match, prior, policy, linked, region, now), match, request, now
+        )
         await repo.insert_operation(conn, done)
         await repo.put_state(conn, done.state, match.group_key)  # type: ignore[arg-type]
         return done
