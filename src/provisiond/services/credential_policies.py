@@ -54,6 +54,7 @@ async def resign_crl(conn: AsyncConnection, name: str, now: datetime, period: ti
     if loaded is None or current is None:
         return False
     _, ca = loaded
+    now = now.replace(microsecond=0)  # X.509 times have whole seconds: store what the CRL says
     number = current[1] + 1
     crl = build_crl(ca, await repo.revoked_serials(conn, name), number, now, now + period)
     der = crl.public_bytes(serialization.Encoding.DER)
@@ -61,6 +62,7 @@ async def resign_crl(conn: AsyncConnection, name: str, now: datetime, period: ti
 
 
 def _empty_crl(ca: IssuingCa, now: datetime, period: timedelta) -> repo.Crl:
+    now = now.replace(microsecond=0)
     crl = build_crl(ca, (), 1, now, now + period)
     return crl.public_bytes(serialization.Encoding.DER), 1, now + period
 
