@@ -40,6 +40,15 @@ def test_a_generated_policy_signs_leaves_that_verify_up_to_its_root(key_type: Ke
     assert certs[-1].issuer == certs[-1].subject
 
 
+def test_a_generated_policy_carries_an_empty_root_crl_valid_as_long_as_the_root() -> None:
+    ca = generate_ca("fleet", KeyType.EC_P256, NOW)
+    [der] = ca.upper_crls
+    crl = x509.load_der_x509_crl(der)
+    root = ca.chain[-1]
+    assert crl.issuer == root.subject and crl.is_signature_valid(root.public_key())  # type: ignore[arg-type]
+    assert list(crl) == [] and crl.next_update_utc == root.not_valid_after_utc
+
+
 def test_a_leaf_carries_client_auth_the_policy_validity_a_random_serial_and_key_ids() -> None:
     ca = generate_ca("fleet", KeyType.EC_P384, NOW)
     request = check_csr(make_csr("dev-1").b64, "dev-1")
@@ -88,6 +97,7 @@ def test_an_operators_intermediate_with_its_root_is_imported_and_signs() -> None
     leaf = issue_leaf(ca, check_csr(make_csr("dev-9").b64, "dev-9"), 30, None, NOW)
     verify_chain([_b64(leaf), *(_b64(c) for c in ca.chain)], "dev-9")
     assert chain_pem(ca.chain) == intermediate.pem + root.pem
+    assert ca.upper_crls == ()  # the operator's CAs above publish their own CRLs
 
 
 def test_an_imported_ca_must_bring_its_chain_up_to_the_root() -> None:

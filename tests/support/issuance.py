@@ -87,9 +87,12 @@ def verify_chain(chain_b64: list[str], registration_id: str) -> list[x509.Certif
     return certs
 
 
-def tls_server_context(directory: Path, chain_file: Path, crl_file: Path | None) -> ssl.SSLContext:
-    """A TLS server that requires a client certificate and trusts only ``chain_file`` (and checks
-    the leaf against ``crl_file`` when given): what a broker configured per docs/certificates.md does."""
+def tls_server_context(
+    directory: Path, chain_file: Path, crl_file: Path | None, *, whole_chain: bool = True
+) -> ssl.SSLContext:
+    """A TLS server that requires a client certificate and trusts only ``chain_file``, and checks
+    ``crl_file`` when given: for every CA of the chain (``whole_chain``, as nginx's ``ssl_crl``
+    does) or for the leaf only (as Mosquitto's ``crlfile`` does)."""
     server = issue("localhost")
     cert, key = server.write(directory, "tls-server")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -98,7 +101,7 @@ def tls_server_context(directory: Path, chain_file: Path, crl_file: Path | None)
     context.load_verify_locations(cafile=str(chain_file))
     if crl_file is not None:
         context.load_verify_locations(cafile=str(crl_file))
-        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN if whole_chain else ssl.VERIFY_CRL_CHECK_LEAF
     return context
 
 

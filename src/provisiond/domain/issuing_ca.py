@@ -56,6 +56,9 @@ class IssuingCa:
 
     key: CaKey
     chain: tuple[x509.Certificate, ...]  # issuing CA first, root last
+    # CRLs of the CAs above the issuing CA (DER), signed once at creation: verifiers that check
+    # every CA of the chain (nginx's ssl_crl) need one per CA, and a generated root's key is gone.
+    upper_crls: tuple[bytes, ...] = ()
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -138,7 +141,11 @@ def generate_ca(policy_name: str, key_type: KeyType, now: datetime) -> IssuingCa
     root = _ca_cert(f"provisiond {policy_name} root CA", root_key, None, root_key, 1, _ROOT_YEARS, now)
     key = _new_key(key_type)
     issuing = _ca_cert(f"provisiond {policy_name} issuing CA", key, root, root_key, 0, _ISSUING_YEARS, now)
-    return IssuingCa(key, (issuing, root))
+    # The root's CRL, empty, valid as long as the root: nothing the root signed can ever be
+    # revoked (its key is dropped now); retiring the issuing CA means deleting the policy.
+    root_ca = IssuingCa(root_key, (root,))
+    root_crl = build_crl(root_ca, (), 1, now.replace(microsecond=0), root.not_valid_after_utc)
+    return IssuingCa(key, (issuing, root), (root_crl.public_bytes(serialization.Encoding.DER),))
 
 
 def load_key(pem: bytes) -> CaKey:

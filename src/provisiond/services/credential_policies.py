@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class CrlFile:
-    """A policy's current CRL, as PEM text (what Mosquitto and nginx read), with its number."""
+    """A policy's current CRL as PEM text (what Mosquitto and nginx read), with its number;
+    ``pem`` is followed by the CRLs of the CAs above the issuing CA, when the policy has them
+    (nginx checks every CA of a chain)."""
 
     pem: str
     number: int
@@ -137,9 +139,10 @@ class CredentialPolicyService:
         await self.refresh_due(only=name)
         async with self.db.read() as conn:
             current = await repo.get_crl(conn, name)
+            upper = await repo.get_upper_crls(conn, name)
         if current is None:
             raise NotFound(f"no credential policy {name!r}")
-        return _crl_file(current)
+        return _crl_file(current, upper)
 
     async def crl_der(self, name: str) -> bytes:
         """The current CRL as DER, as served at ``/crl/{name}.crl`` (the worker keeps it fresh)."""
@@ -194,7 +197,7 @@ class CredentialPolicyService:
         return done
 
 
-def _crl_file(current: repo.Crl) -> CrlFile:
+def _crl_file(current: repo.Crl, upper: str) -> CrlFile:
     der, number, next_update = current
     pem = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode()
-    return CrlFile(pem, number, next_update)
+    return CrlFile(pem + upper, number, next_update)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -29,6 +30,7 @@ __all__ = [
     "due_crls",
     "get_crl",
     "get_policy",
+    "get_upper_crls",
     "insert_certificate",
     "insert_policy",
     "list_certificates",
@@ -93,9 +95,20 @@ async def insert_policy(
             crl=base64.b64encode(der).decode(),
             crl_number=number,
             crl_next_update=next_update,
+            upper_crls="".join(_pem_crl(der) for der in ca.upper_crls) or None,
         )
     )
     return True
+
+
+def _pem_crl(der: bytes) -> str:
+    return x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode()
+
+
+async def get_upper_crls(conn: AsyncConnection, name: str) -> str:
+    """The PEM CRLs of the CAs above the issuing CA ('' when none were made)."""
+    value = (await conn.execute(select(p.c.upper_crls).where(p.c.key == policy_key(name)))).scalar()
+    return value or ""
 
 
 async def policy_exists(conn: AsyncConnection, name: str) -> bool:

@@ -146,7 +146,8 @@ dps_ca_certificates = Table(
 
 # ``key`` is the case-folded name. ``chain_pem`` is public (issuing CA up to the root);
 # ``sealed_key`` is the issuing CA's private key, sealed (store/keyring.py) under ``sealed_with``.
-# ``crl`` is the current CRL (base64 DER), numbered ``crl_number``, stale after ``crl_next_update``.
+# ``crl`` is the current CRL (base64 DER), numbered ``crl_number``, stale after ``crl_next_update``;
+# ``upper_crls`` are the CRLs of the CAs above it.
 credential_policies = Table(
     "credential_policies",
     metadata,
@@ -162,6 +163,8 @@ credential_policies = Table(
     Column("crl", Text, nullable=False),
     Column("crl_number", BigInteger, nullable=False),
     Column("crl_next_update", UtcDateTime, nullable=False),
+    # CRLs of the CAs above the issuing CA (PEM), signed at creation; NULL for an operator's CA.
+    Column("upper_crls", Text, nullable=True),
 )
 
 # Every certificate a policy issued (kept after its policy is deleted); ``serial`` is upper-case hex.

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("crl", sa.Text, nullable=False),
         sa.Column("crl_number", sa.BigInteger, nullable=False),
         sa.Column("crl_next_update", UtcDateTime, nullable=False),
+        sa.Column("upper_crls", sa.Text, nullable=True),
         sa.PrimaryKeyConstraint("key", name="pk_credential_policies"),
     )
     op.create_table(
