@@ -170,7 +170,8 @@ class CredentialPolicyService:
                 what = f"registration {registration_id!r}"
             else:
                 wanted = serial_text(serial or "")
-                known = [c for c in await repo.list_certificates(conn) if c.serial == wanted]
+                found = await repo.get_certificate(conn, wanted)
+                known = [found] if found is not None else []
                 revoked = await repo.revoke(conn, now, serials=[wanted])
                 what = f"serial {serial}"
             if not known:

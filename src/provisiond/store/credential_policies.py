@@ -28,6 +28,7 @@ __all__ = [
     "Crl",
     "delete_policy",
     "due_crls",
+    "get_certificate",
     "get_crl",
     "get_policy",
     "get_upper_crls",
@@ -198,6 +199,11 @@ _CERT_COLUMNS = (
     c.c.operation_id,
     c.c.revoked,
 )
+
+
+async def get_certificate(conn: AsyncConnection, serial: str) -> IssuedCertificate | None:
+    row = (await conn.execute(select(*_CERT_COLUMNS).where(c.c.serial == serial))).first()
+    return IssuedCertificate(*row) if row else None
 
 
 async def list_certificates(

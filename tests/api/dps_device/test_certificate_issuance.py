@@ -276,3 +276,38 @@ async def test_a_custom_allocation_that_assigns_hands_over_the_certificate_issue
     [cert] = await dps.ctx.credential_policies.certificates("dev-1")
     assert cert.serial == f"{certs[0].serial_number:X}" and cert.revoked is None
     assert (await dps.ctx.registration_states.get("dev-1")).issued_serial == cert.serial
+
+
+async def test_a_pending_registration_interrupted_by_a_restart_keeps_its_one_recorded_certificate(
+    dps: DpsApi, hub: str, policy: str, webhook: Webhook
+) -> None:
+    """The certificate is recorded with the pending operation; the webhook call dies with the
+    process (cancelled here); the resumed operation hands over that certificate, not a new one."""
+    custom = {"webhookUrl": webhook.url, "apiVersion": "2021-10-01"}
+    await enroll(
+        dps,
+        "dev-1",
+        credentialPolicyName=policy,
+        allocationPolicy="custom",
+        customAllocationDefinition=custom,
+    )
+    webhook.answer(200, {"iotHubHostName": hub}, delay=5)
+    device = Device(dps, "dev-1", KEY)
+    r = await register(device, {"csr": make_csr("dev-1").b64})
+    assert r.status_code == 202
+    dps.ctx.custom_allocations.cancel()
+    await dps.ctx.custom_allocations.drain()
+    [recorded] = await dps.ctx.credential_policies.certificates("dev-1")
+    webhook.answer(200, {"iotHubHostName": hub})
+    assert await dps.ctx.custom_allocations.resume_pending() == 1
+    await dps.ctx.custom_allocations.drain()
+    dps.clock.advance(1)
+    r = await dps.http.get(
+        f"/{device.id_scope}/registrations/dev-1/operations/{r.json()['operationId']}",
+        params={"api-version": PREVIEW},
+        headers={"Authorization": device.token()},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "assigned"
+    leaf = verify_chain(r.json()["registrationState"]["issuedCertificateChain"], "dev-1")[0]
+    assert f"{leaf.serial_number:X}" == recorded.serial
+    assert len(await dps.ctx.credential_policies.certificates("dev-1")) == 1
