@@ -330,3 +330,31 @@ def test_the_served_crl_is_never_past_its_next_update_while_the_server_runs(
             numbers.append(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
             time.sleep(0.5)
     assert len(set(numbers)) >= 4, numbers  # re-signed at least every half window
+
+
+def test_the_cli_imports_an_operators_intermediate_lists_and_deletes_policies(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    root = issue("operator root", ca=True)
+    intermediate = issue("operator intermediate", root, ca=True)
+    cert, key = intermediate.write(tmp_path, "intermediate", root)
+    name = uid("own")
+    out = server.cli(
+        "dps", "credential-policy", "create", name, "--ca-cert", str(cert), "--ca-key", str(key), "--json"
+    )
+    created = json.loads(out.stdout)
+    assert created["issuingChainPem"] == intermediate.pem + root.pem and created["keyType"] == "ec-p256"
+    assert "PRIVATE" not in out.stdout + out.stderr
+    half = server.cli(
+        "dps", "credential-policy", "create", uid("own"), "--ca-cert", str(cert), "--json", check=False
+    )
+    assert half.returncode == 1 and "go together" in json.loads(half.stdout)["error"]
+    listed = json.loads(server.cli("dps", "credential-policy", "list", "--json").stdout)["policies"]
+    assert name in [p["name"] for p in listed] and "PRIVATE" not in json.dumps(listed)
+    server.cli("dps", "credential-policy", "delete", name)
+    gone = server.cli(
+        "dps", "credential-policy", "chain", name, "--out", str(tmp_path / "x.pem"), check=False
+    )
+    assert gone.returncode == 1 and "no credential policy" in gone.stderr
+    both = server.cli("dps", "certificate", "revoke", "--serial", "1", "--registration", "r", check=False)
+    assert both.returncode == 2
