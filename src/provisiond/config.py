@@ -11,6 +11,7 @@ import ipaddress
 import json
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,9 +128,20 @@ class Settings(BaseSettings):
         gt=0,
         description="bytes queued for a client that does not read must go within this (plus 1 s per 64 KiB)",
     )
+    crl_next_update_days: float = Field(
+        default=7.0,
+        gt=0,
+        le=365,
+        description="a CRL's nextUpdate is this many days after it is signed; re-signed at half of it",
+    )
     max_connections: int = Field(
         default=10_000, ge=1, description="connections one serve process holds (HTTPS and MQTT together)"
     )
+
+    @property
+    def crl_period(self) -> timedelta:
+        """``crl_next_update_days`` as a duration (fractions of a day allowed, for tests)."""
+        return timedelta(days=self.crl_next_update_days)
 
     @property
     def database_url(self) -> str:

@@ -18,10 +18,12 @@ from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.services.claims import ClaimsService
+from provisiond.services.credential_policies import CredentialPolicyService
 from provisiond.services.custom_allocation import CustomAllocations, CustomAllocator
 from provisiond.services.enrollments import EnrollmentService, WebhookRules
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
+from provisiond.services.issuance import CertificateIssuer
 from provisiond.services.registration import RegistrationService, RegistrationSettings
 from provisiond.services.registration_states import RegistrationStateService
 from provisiond.services.secrets import open_database
@@ -34,12 +36,16 @@ __all__ = ["build_services", "operation_worker", "running"]
 
 def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -> OperationWorker:
     """The operation worker as settings configure it (the server's in-process one, and the
-    ``provisiond worker`` process alike)."""
+    ``provisiond worker`` process alike); its housekeeping re-signs CRLs, checked ten times per
+    half window (at most every minute), so none is re-signed late."""
+    crls = CredentialPolicyService(db, clock, settings.crl_period)
     return OperationWorker(
         db,
         clock,
         batch_size=settings.worker_batch_size,
         lease_seconds=settings.worker_lease_seconds,
+        housekeeping=crls.refresh_due,
+        housekeeping_seconds=min(60.0, settings.crl_period.total_seconds() / 20),
     )
 
 
@@ -47,7 +53,8 @@ def build_services(settings: Settings, db: Database, clock: Clock, allocator: Cu
     """Every service the dialects use, on one database, clock and custom-allocation adapter."""
     worker = operation_worker(settings, db, clock)
     rules = WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http)
-    custom_allocations = CustomAllocations(db, allocator, rules, settings.webhook_timeout, clock)
+    issuer = CertificateIssuer(settings.crl_period)
+    custom_allocations = CustomAllocations(db, allocator, rules, settings.webhook_timeout, clock, issuer)
     registration_settings = RegistrationSettings(retry_after=settings.registration_retry_after)
     return AppContext(
         settings=settings,
@@ -56,7 +63,8 @@ def build_services(settings: Settings, db: Database, clock: Clock, allocator: Cu
         enrollments=EnrollmentService(db, clock, rules),
         registration_states=RegistrationStateService(db),
         hubs=HubService(db),
-        registrations=RegistrationService(db, custom_allocations, registration_settings, clock),
+        registrations=RegistrationService(db, custom_allocations, registration_settings, clock, issuer),
+        credential_policies=CredentialPolicyService(db, clock, settings.crl_period),
         custom_allocations=custom_allocations,
         claims=ClaimsService(db, clock, wake=worker.wake),
         sphere=SphereService(db, clock, wake=worker.wake),

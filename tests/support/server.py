@@ -126,8 +126,12 @@ def start_server(
     ``env`` is added to the environment of ``init`` and ``serve`` (e.g. ``PROVISIOND_HEADER_TIMEOUT``,
     or ``PROVISIOND_SECRETS_KEY_FILE`` for servers that share one database).
     """
-    port = port or free_port()
-    mqtt_port = free_port()
+    settings_file = data_dir / "settings.json"
+    recorded = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+    if port is None and "port" in recorded:  # a restart: init refuses other ports than the recorded ones
+        port, mqtt_port = recorded["port"], recorded["mqtt_port"]
+    else:
+        port, mqtt_port = port or free_port(), free_port()
     common = ["--data-dir", str(data_dir)] + (["--database", database] if database else [])
     serve_env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_")} | (env or {})
     init = subprocess.run(

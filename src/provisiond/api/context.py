@@ -13,6 +13,7 @@ from starlette.requests import Request
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock
 from provisiond.services.claims import ClaimsService
+from provisiond.services.credential_policies import CredentialPolicyService
 from provisiond.services.custom_allocation import CustomAllocations
 from provisiond.services.enrollments import EnrollmentService
 from provisiond.services.hubs import HubService
@@ -40,6 +41,7 @@ class AppContext:
     claims: ClaimsService
     sphere: SphereService
     worker: OperationWorker
+    credential_policies: CredentialPolicyService
 
 
 def context(request: Request) -> AppContext:

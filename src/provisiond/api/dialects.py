@@ -14,6 +14,7 @@ from provisiond.api import bench, metrics
 from provisiond.api.dps_device import routes as dps_device
 from provisiond.api.dps_service import routes as dps_service
 from provisiond.api.edge import Dialect
+from provisiond.api.pki import routes as pki
 from provisiond.api.reseller import routes as reseller
 from provisiond.api.sphere import routes as sphere
 from provisiond.api.zerotouch import routes as zerotouch
@@ -28,4 +29,5 @@ DIALECTS: tuple[Dialect, ...] = (
     zerotouch.DIALECT,  # /v1/…
     reseller.DIALECT,  # /reseller/…
     sphere.DIALECT,  # /v2/tenants…
+    pki.DIALECT,  # /crl/{policy}.crl, the one route served without authentication
 )

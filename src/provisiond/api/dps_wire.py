@@ -27,7 +27,9 @@ __all__ = [
     "API_VERSION",
     "API_VERSIONS",
     "BODY_TOO_LARGE",
+    "CERTIFICATE_REQUEST_REJECTED",
     "INTERNAL",
+    "ISSUANCE_API_VERSION",
     "MALFORMED_JSON",
     "METHOD_NOT_ALLOWED",
     "ROUTE_NOT_FOUND",
@@ -36,6 +38,7 @@ __all__ = [
     "check_api_version",
     "dps_error_body",
     "dps_policy",
+    "issuance_version",
     "registration_error_code",
     "render_dps_error",
     "timestamp",
@@ -47,6 +50,7 @@ ROUTE_NOT_FOUND = 404000
 METHOD_NOT_ALLOWED = 405000
 BODY_TOO_LARGE = 413000
 INTERNAL = 500000
+CERTIFICATE_REQUEST_REJECTED = 400037  # IoT Hub's code for a CSR that fails verification
 
 # The errorCode of each failure a registration state records (docs/errors.md, "Codes inside a
 # failed registration"), shown by the device API's registrationState and the service API's
@@ -60,10 +64,27 @@ _REGISTRATION_ERROR_CODES = {
 }
 
 
-# Every api-version an official SDK sends; the wire format is the same for all of them.
+# The api-version that adds certificate issuance: ``credentialPolicyName`` on enrollments (service
+# API), ``csr`` and ``issuedCertificateChain`` (device API). Everything else is the same wire.
+ISSUANCE_API_VERSION = "2025-07-01-preview"
+
+# Every api-version an official SDK sends, and the issuance preview.
 API_VERSIONS = frozenset(
-    {"2018-04-01", "2018-09-01-preview", "2018-11-01", "2019-03-31", "2021-06-01", "2021-10-01"}
+    {
+        "2018-04-01",
+        "2018-09-01-preview",
+        "2018-11-01",
+        "2019-03-31",
+        "2021-06-01",
+        "2021-10-01",
+        ISSUANCE_API_VERSION,
+    }
 )
+
+
+def issuance_version(version: str | None) -> bool:
+    """Whether a request's api-version has certificate issuance (the 2025-07-01-preview fields)."""
+    return version == ISSUANCE_API_VERSION
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -149,6 +149,10 @@ class Dialect:
     ``/{idScope}/registrations/…`` also matches ``/v1/registrations``) sets ``pattern_paths``:
     it is asked only after every dialect with a fixed prefix. ``canonical_path`` puts the
     dialect's paths in canonical form before routing (``None``: not one of its paths).
+
+    ``public_reason``: every route authenticates its caller (docs/security.md), except those of
+    a dialect that names here why it may not; the CRL route is the one such exception, and a test
+    (tests/api/test_edge.py) keeps it the only one.
     """
 
     name: str
@@ -158,6 +162,7 @@ class Dialect:
     pattern_paths: bool = False
     canonical_path: Callable[[str], str | None] | None = None
     enabled: Callable[[Settings], bool] = _always
+    public_reason: str = ""
 
 
 def owner_of(dialects: Sequence[Dialect], path: str) -> Dialect | None:

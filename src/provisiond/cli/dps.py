@@ -1,4 +1,5 @@
-"""``provisiond dps …``: the DPS instance's shared access policies."""
+"""``provisiond dps …``: the DPS instance's shared access policies, hubs, regions and CAs
+(credential policies and certificates: ``cli/certificates.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from provisiond.cli.certificates import certificate_app, credential_policy_app
 from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.domain.certificates import CertificateInfo
@@ -30,6 +32,8 @@ dps_app.add_typer(hub_app, name="hub")
 dps_app.add_typer(region_app, name="region")
 dps_app.add_typer(allocation_app, name="allocation")
 dps_app.add_typer(ca_app, name="ca")
+dps_app.add_typer(credential_policy_app, name="credential-policy")
+dps_app.add_typer(certificate_app, name="certificate")
 
 
 @policy_app.command("create")

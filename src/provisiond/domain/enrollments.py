@@ -123,6 +123,7 @@ class Enrollment:
     migrate_device_data: bool = True
     allocation_policy: AllocationPolicy | None = None
     custom_allocation: CustomAllocation | None = None
+    credential_policy: str | None = None  # credentialPolicyName (api-version 2025-07-01-preview)
     created: datetime | None = None
     updated: datetime | None = None
     etag: str | None = None

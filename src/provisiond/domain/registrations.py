@@ -12,6 +12,7 @@ from enum import Enum, StrEnum, auto
 from typing import Any
 
 from provisiond.domain.certificates import CertificateInfo
+from provisiond.domain.credential_policies import IssuedChain
 
 __all__ = [
     "OperationStatus",
@@ -75,6 +76,9 @@ class RegistrationState:
     signing_certificate_info: CertificateInfo | None = None
     # A TPM device's key at its hub, as the activation blob (base64) only its TPM can import.
     tpm_authentication_key: str | None = None
+    # A device that sent a CSR: what it got (IssuanceOutcome), and the serial when issued.
+    issuance: str | None = None
+    issued_serial: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,8 @@ class RegistrationOperation:
     ``state`` is the registration state as it was when the operation finished (later
     registrations do not change it). ``context`` keeps what finishing a pending operation needs
     after a restart: the matched enrollment and the device's payload and address.
+    ``issuance`` and ``certificate`` say what a device that sent a CSR got (services/issuance.py);
+    the chain is shown by this operation only, never by the registration state.
     """
 
     operation_id: str
@@ -94,3 +100,5 @@ class RegistrationOperation:
     poll_not_before: datetime | None = None
     state: RegistrationState | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    issuance: str | None = None
+    certificate: IssuedChain | None = None

@@ -42,6 +42,7 @@ from provisiond.domain.registrations import (
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import InvalidInput
 from provisiond.services.enrollments import WebhookRules
+from provisiond.services.issuance import CertificateIssuer
 from provisiond.store import enrollments as enrollment_repo
 from provisiond.store import hubs as hub_repo
 from provisiond.store import registrations as repo
@@ -93,6 +94,7 @@ class CustomAllocations:
     rules: WebhookRules
     timeout: float = 10.0
     clock: Clock = utc_now
+    issuer: CertificateIssuer = field(default_factory=CertificateIssuer)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     def spawn(self, op: RegistrationOperation) -> None:
@@ -159,7 +161,9 @@ class CustomAllocations:
         async with self.db.write() as conn:
             if match is not None and done.status is OperationStatus.ASSIGNED:
                 done, match = await self._recheck(conn, op, match, prior, done)
+            done = self.issuer.settled(done)
             if await repo.finish_operation(conn, done) and done.state is not None:
+                await self.issuer.revoke_failed(conn, done, self.clock())
                 await repo.put_state(conn, done.state, match.group_key if match else None)
 
     async def _recheck(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -11,12 +11,13 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.enrollments import Enrollment, EnrollmentKind, normalize_if_match
+from provisiond.domain.enrollments import ANY_ETAG, Enrollment, EnrollmentKind, normalize_if_match
 from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
 from provisiond.store import cas as ca_repo
+from provisiond.store import credential_policies as credential_policy_repo
 from provisiond.store import enrollments as repo
 from provisiond.store import hubs as hub_repo
 from provisiond.store import tpm as tpm_repo
@@ -80,11 +81,19 @@ class EnrollmentService:
             raise NotFound(f"{kind.value} enrollment {enrollment_id!r} does not exist")
         return found
 
-    async def put(self, enrollment: Enrollment, if_match: str | None) -> Enrollment:
-        """Create or replace; with ``if_match`` only the named version may be replaced."""
+    async def put(
+        self, enrollment: Enrollment, if_match: str | None, *, keep_credential_policy: bool = False
+    ) -> Enrollment:
+        """Create or replace; with ``if_match`` only the named version may be replaced.
+
+        ``keep_credential_policy``: the caller's api-version has no ``credentialPolicyName``
+        (before 2025-07-01-preview), so the stored one is kept, not cleared.
+        """
         record = enrollment.validated().stamped(self._clock())
         async with self._db.write() as conn:
             await _check_references(conn, record, self._webhooks)
+            if keep_credential_policy:
+                return await _write_keeping_policy(conn, record, normalize_if_match(if_match))
             return await _write(conn, record, normalize_if_match(if_match))
 
     async def delete(self, kind: EnrollmentKind, enrollment_id: str, if_match: str | None) -> None:
@@ -92,7 +101,12 @@ class EnrollmentService:
             await _delete(conn, kind, enrollment_id, normalize_if_match(if_match))
 
     async def bulk(
-        self, kind: EnrollmentKind, mode: BulkMode, items: Sequence[Enrollment | ItemRejected]
+        self,
+        kind: EnrollmentKind,
+        mode: BulkMode,
+        items: Sequence[Enrollment | ItemRejected],
+        *,
+        keep_credential_policy: bool = False,
     ) -> list[BulkItemFailure]:
         """Apply each item on its own in one transaction; return the items that failed, in order.
 
@@ -113,7 +127,7 @@ class EnrollmentService:
                     if mode is BulkMode.CREATE:
                         creates.append((n, await _checked(conn, item, now, self._webhooks)))
                     else:
-                        await _apply_bulk_item(conn, mode, item, now, self._webhooks)
+                        await _apply_bulk_item(conn, mode, item, now, self._webhooks, keep_credential_policy)
                 except (InvalidInput, NotFound, AlreadyExists, PreconditionFailed) as exc:
                     failures.append((n, BulkItemFailure(item.id, exc)))
             if creates:
@@ -139,7 +153,12 @@ class EnrollmentService:
 
 
 async def _apply_bulk_item(
-    conn: AsyncConnection, mode: BulkMode, item: Enrollment, now: datetime, webhooks: WebhookRules
+    conn: AsyncConnection,
+    mode: BulkMode,
+    item: Enrollment,
+    now: datetime,
+    webhooks: WebhookRules,
+    keep_credential_policy: bool = False,
 ) -> None:
     if mode is BulkMode.DELETE:
         await _delete(conn, item.kind, item.id, None)
@@ -148,6 +167,9 @@ async def _apply_bulk_item(
     if mode is BulkMode.CREATE:
         if not await repo.insert_enrollment(conn, record):
             raise AlreadyExists(f"{item.kind.id_name} {item.id!r} exists")
+    elif keep_credential_policy:
+        etag = None if mode is BulkMode.UPDATE else normalize_if_match(item.etag) or ""
+        await _write_keeping_policy(conn, record, etag)
     elif mode is BulkMode.UPDATE:
         await repo.upsert_enrollment(conn, record)
     else:
@@ -171,6 +193,32 @@ async def _write(conn: AsyncConnection, record: Enrollment, if_match: str | None
     if await repo.get_enrollment_etag(conn, record.kind, record.key) is None:
         raise NotFound(f"{record.kind.id_name} {record.id!r} does not exist")
     raise PreconditionFailed(f"etag does not match the current version of {record.id!r}")
+
+
+async def _write_keeping_policy(
+    conn: AsyncConnection, record: Enrollment, if_match: str | None
+) -> Enrollment:
+    """Write ``record`` with the credential policy the stored version has (none for a new one).
+
+    The write is conditional on the version read (on SQLite writers are serialised anyway; on
+    PostgreSQL a concurrent writer in between makes the conditional write miss, and the read is
+    repeated), so a policy set meanwhile through the preview api-version is never cleared.
+    """
+    for _ in range(3):
+        current = await repo.get_enrollment(conn, record.kind, record.key)
+        if current is None:
+            if if_match is not None and if_match != ANY_ETAG:
+                raise NotFound(f"{record.kind.id_name} {record.id!r} does not exist")
+            if await repo.insert_enrollment(conn, replace(record, credential_policy=None)):
+                return replace(record, credential_policy=None)
+            continue  # created meanwhile: read it
+        if if_match is not None and if_match != ANY_ETAG and if_match != current.etag:
+            raise PreconditionFailed(f"etag does not match the current version of {record.id!r}")
+        kept = replace(record, credential_policy=current.credential_policy)
+        written = await repo.update_enrollment(conn, kept, current.etag or "")
+        if written is not None:
+            return written
+    raise PreconditionFailed(f"{record.id!r} kept changing while it was written; try again")
 
 
 async def _delete(
@@ -207,3 +255,6 @@ async def _check_references(conn: AsyncConnection, record: Enrollment, webhooks:
             raise InvalidInput(
                 f"caReferences name CA certificates this instance does not have: {', '.join(missing)}"
             )
+    policy = record.credential_policy
+    if policy is not None and not await credential_policy_repo.policy_exists(conn, policy):
+        raise InvalidInput(f"credentialPolicyName {policy!r} names no credential policy of this instance")

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.allocation import AllocationFailed, LinkedHub, choose_hub, region_of
+from provisiond.domain.certificate_requests import CertificateRequest
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.enrollments import AllocationPolicy, AttestationType
 from provisiond.domain.registration_ids import id_key
@@ -38,6 +39,7 @@ from provisiond.domain.registrations import (
 from provisiond.errors import Throttled
 from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
+from provisiond.services.issuance import CertificateIssuer, ReadCsr
 from provisiond.services.tpm_attestation import (
     PresentedTpm,
     TpmChallenge,
@@ -70,6 +72,7 @@ class RegistrationService:
     custom_allocations: CustomAllocations
     settings: RegistrationSettings = field(default_factory=RegistrationSettings)
     clock: Clock = utc_now
+    issuer: CertificateIssuer = field(default_factory=CertificateIssuer)
     _auth: DeviceAuthenticator = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,15 +86,18 @@ class RegistrationService:
         read_payload: Callable[[], Any],
         client_ip: str | None,
         read_tpm: Callable[[], PresentedTpm | None] | None = None,
+        read_csr: ReadCsr | None = None,
     ) -> RegistrationOperation | TpmChallenge:
         """Authenticate the device, start (and usually finish) its registration.
 
         One write transaction does it all: the reads that authenticate the device, the
-        allocation, and the writes (fewer round trips than a read transaction and a write one).
-        ``read_payload`` parses the device's body; it is called only once the device is
-        authenticated, so an anonymous client cannot make the server parse anything. The one
+        allocation, the certificate a CSR asks for, and the writes (fewer round trips than a
+        read transaction and a write one). ``read_payload`` and ``read_csr`` parse the device's
+        body; they are called only once the device is authenticated, so an anonymous client
+        cannot make the server parse anything, and a refused CSR leaves nothing written. The one
         exception is a TPM device's first call (``read_tpm``: its EK and SRK), made only when the
-        registration id names a TPM enrollment: it is answered with a challenge.
+        registration id names a TPM enrollment: it is answered with a challenge (its CSR, if any,
+        rides on the second, signed call).
         """
         async with self.db.write() as conn:
             try:
@@ -101,7 +107,8 @@ class RegistrationService:
                     raise
                 return await issue_challenge(conn, need.enrollment, registration_id, read_tpm(), self.clock())
             payload = read_payload()
-            started = await self._start(conn, match, registration_id, payload, client_ip)
+            request = self.issuer.checked(read_csr, registration_id)
+            started = await self._start(conn, match, registration_id, payload, client_ip, request)
         if started.status is OperationStatus.ASSIGNING:
             self.custom_allocations.spawn(started)
         return started
@@ -113,6 +120,7 @@ class RegistrationService:
         registration_id: str,
         payload: Any,
         client_ip: str | None,
+        request: CertificateRequest | None = None,
     ) -> RegistrationOperation:
         now = self.clock()
         context = {
@@ -139,7 +147,7 @@ class RegistrationService:
         prior = await repo.get_state(conn, id_key(registration_id))
         policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
         if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
-            started = pending(op, prior)
+            started = await self.issuer.issue(conn, pending(op, prior), match, request, now)
             await repo.insert_operation(conn, started)
             return started
         linked = await hub_repo.list_hubs(conn)
@@ -148,7 +156,9 @@ class RegistrationService:
             if policy is AllocationPolicy.GEO_LATENCY
             else None
         )
-        done = _allocated(op, match, prior, policy, linked, region, now)
+        done = await self.issuer.issue(
+            conn, _allocated(op, match, prior, policy, linked, region, now), match, request, now
+        )
         await repo.insert_operation(conn, done)
         await repo.put_state(conn, done.state, match.group_key)  # type: ignore[arg-type]
         return done

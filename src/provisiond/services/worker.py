@@ -6,6 +6,11 @@ worker that dies (kill -9) leaves at most one uncommitted batch; when its lease 
 worker, or the same process after a restart, continues from the first item without a result.
 What a batch of each kind of operation does is looked up in ``operation_kinds.BATCHES``;
 everything else (lease, results, counters) is shared.
+
+Between operations the worker also runs ``housekeeping`` (re-signing CRLs before their
+nextUpdate) at most every ``housekeeping_seconds``: every deployment runs a worker (in
+``serve`` or as ``provisiond worker``), so periodic work needs no scheduler of its own, and it is
+idempotent, so several workers doing it is harmless.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import contextlib
 import logging
 import os
 import secrets
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -42,7 +49,10 @@ class OperationWorker:
     idle_seconds: float = 0.5
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     name: str = field(default_factory=lambda: f"worker-{os.getpid()}-{secrets.token_hex(4)}")
+    housekeeping: Callable[[], Awaitable[object]] | None = None
+    housekeeping_seconds: float = 60.0
     _stopping: bool = field(default=False, init=False, repr=False)
+    _housekept: float = field(default=float("-inf"), init=False, repr=False)
 
     @property
     def stopping(self) -> bool:
@@ -62,6 +72,7 @@ class OperationWorker:
         """Work until stopped or cancelled; sleep when there is nothing to do (or until woken)."""
         while not self._stopping:
             try:
+                await self._housekeep()
                 busy = await self.run_once()
             except asyncio.CancelledError:
                 raise
@@ -75,6 +86,13 @@ class OperationWorker:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.idle_seconds):
                         await self.wake.wait()
+
+    async def _housekeep(self) -> None:
+        """Run ``housekeeping`` if it is due (a failure is logged by ``run`` and retried later)."""
+        if self.housekeeping is None or time.monotonic() < self._housekept + self.housekeeping_seconds:
+            return
+        self._housekept = time.monotonic()
+        await self.housekeeping()
 
     async def run_once(self) -> bool:
         """Lease one operation and run it to the end (or until the lease is lost)."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from provisiond.domain.certificates import CertificateInfo, EnrolledCertificate
+from provisiond.domain.credential_policies import IssuedChain
 from provisiond.domain.enrollments import (
     AllocationPolicy,
     Attestation,
@@ -157,6 +158,8 @@ def dump_enrollment(e: Enrollment, keyring: Keyring) -> tuple[str, str | None]:
             else None
         ),
     }
+    if e.credential_policy is not None:
+        doc["credential_policy"] = e.credential_policy
     return dumps(doc), key_id_of(sealed) if sealed else None
 
 
@@ -183,6 +186,7 @@ def load_enrollment(
         migrate_device_data=doc["migrate_device_data"],
         allocation_policy=_POLICIES[policy] if policy else None,
         custom_allocation=CustomAllocation(*custom) if custom else None,
+        credential_policy=doc.get("credential_policy"),
         created=created,
         updated=updated,
         etag=etag,
@@ -220,6 +224,9 @@ def dump_state(s: RegistrationState) -> str:
     }
     if s.tpm_authentication_key is not None:  # only TPM states: other documents stay as they were
         doc["tpm_authentication_key"] = s.tpm_authentication_key
+    if s.issuance is not None:  # only registrations that sent a CSR; older rows have neither key
+        doc["issuance"] = s.issuance
+        doc["issued_serial"] = s.issued_serial
     return dumps(doc)
 
 
@@ -251,7 +258,15 @@ def dump_operation(op: RegistrationOperation) -> str:
             "created": s.created.isoformat(),
             "updated": s.updated.isoformat(),
         }
-    return dumps({"registration_id": op.registration_id, "state": state, "context": op.context})
+    doc: dict[str, Any] = {"registration_id": op.registration_id, "state": state, "context": op.context}
+    if op.issuance is not None:
+        doc["issuance"] = op.issuance
+    if op.certificate is not None:
+        doc["certificate"] = {
+            "serial": op.certificate.serial,
+            "chain": [_b64(der) for der in op.certificate.chain],
+        }
+    return dumps(doc)
 
 
 def load_operation(
@@ -281,4 +296,16 @@ def load_operation(
         poll_not_before=poll_not_before,
         state=state,
         context=doc["context"],
+        issuance=doc.get("issuance"),
+        certificate=_issued_chain(doc.get("certificate")),
     )
+
+
+def _b64(der: bytes) -> str:
+    return base64.b64encode(der).decode()
+
+
+def _issued_chain(doc: dict[str, Any] | None) -> IssuedChain | None:
+    if doc is None:
+        return None
+    return IssuedChain(doc["serial"], tuple(base64.b64decode(der) for der in doc["chain"]))

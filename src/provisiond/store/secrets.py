@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.jsontext import dumps, loads
 from provisiond.store.codec import enrollment_row
+from provisiond.store.credential_policies import policy_row as ca_row
 from provisiond.store.db import keyring_of
 from provisiond.store.engine_specific import insert_for
 from provisiond.store.instance import policy_row
 from provisiond.store.keyring import Keyring, key_id_of
-from provisiond.store.tables import dps_policies, enrollments, outer_key_check
+from provisiond.store.tables import credential_policies, dps_policies, enrollments, outer_key_check
 from provisiond.store.tpm import reseal_tpm_keys
 
 __all__ = ["CHECK_ROW", "ensure_check", "has_sealed_secrets", "reseal_batch"]
@@ -30,7 +31,10 @@ async def has_sealed_secrets(conn: AsyncConnection) -> str | None:
     exists = await conn.run_sync(lambda sync: inspect(sync).has_table(outer_key_check.name))
     if not exists:
         return None  # a database from before secrets were sealed, or a new one
-    for column in (outer_key_check.c.sealed_with, dps_policies.c.sealed_with, enrollments.c.sealed_with):
+    columns = [outer_key_check.c.sealed_with, dps_policies.c.sealed_with, enrollments.c.sealed_with]
+    if await conn.run_sync(lambda sync: inspect(sync).has_table(credential_policies.name)):
+        columns.append(credential_policies.c.sealed_with)  # from migration 0009 on
+    for column in columns:
         found = (await conn.execute(select(column).where(column.is_not(None)).limit(1))).scalar()
         if found is not None:
             return str(found)
@@ -65,6 +69,8 @@ async def reseal_batch(conn: AsyncConnection, current: str, limit: int) -> int:
         found += await _reseal_enrollments(conn, keyring, current, limit - found)
     if found < limit:
         found += await reseal_tpm_keys(conn, keyring, current, limit - found)
+    if found < limit:
+        found += await _reseal_credential_policies(conn, keyring, current, limit - found)
     return found
 
 
@@ -120,5 +126,26 @@ async def _reseal_enrollments(conn: AsyncConnection, keyring: Keyring, current: 
             update(t)
             .where(t.c.kind == kind, t.c.key == key, t.c.etag == etag)
             .values(doc=dumps(doc), sealed_with=key_id_of(sealed))
+        )
+    return len(rows)
+
+
+async def _reseal_credential_policies(
+    conn: AsyncConnection, keyring: Keyring, current: str, limit: int
+) -> int:
+    """The issuing CA keys of credential policies (store/credential_policies.py)."""
+    t = credential_policies
+    rows = (
+        await conn.execute(
+            select(t.c.key, t.c.sealed_key, t.c.sealed_with).where(t.c.sealed_with != current).limit(limit)
+        )
+    ).all()
+    for key, sealed_key, old in rows:
+        row = ca_row(key)
+        sealed = keyring.seal(keyring.open(sealed_key, row), row)
+        await conn.execute(
+            update(t)
+            .where(t.c.key == key, t.c.sealed_with == old)
+            .values(sealed_key=sealed, sealed_with=key_id_of(sealed))
         )
     return len(rows)

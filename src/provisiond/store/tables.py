@@ -8,6 +8,7 @@ from provisiond.store.types import UtcDateTime
 
 __all__ = [
     "claims",
+    "credential_policies",
     "customers",
     "device_keys",
     "devices",
@@ -17,6 +18,7 @@ __all__ = [
     "dps_policies",
     "dps_regions",
     "enrollments",
+    "issued_certificates",
     "metadata",
     "operation_items",
     "operation_results",
@@ -153,6 +155,49 @@ dps_ca_certificates = Table(
     Column("name", String(128), nullable=False),
     Column("der", Text, nullable=False),
     Column("created", UtcDateTime, nullable=False),
+)
+
+# -- certificate issuance (credential policies) ----------------------------------------------------
+
+# ``key`` is the case-folded name. ``chain_pem`` is public (issuing CA up to the root);
+# ``sealed_key`` is the issuing CA's private key, sealed (store/keyring.py) under ``sealed_with``.
+# ``crl`` is the current CRL (base64 DER), numbered ``crl_number``, stale after ``crl_next_update``;
+# ``upper_crls`` are the CRLs of the CAs above it.
+credential_policies = Table(
+    "credential_policies",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("validity_days", Integer, nullable=False),
+    Column("key_type", String(16), nullable=False),
+    Column("crl_url", Text, nullable=True),
+    Column("chain_pem", Text, nullable=False),
+    Column("sealed_key", Text, nullable=False),
+    Column("sealed_with", String(32), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("crl", Text, nullable=False),
+    Column("crl_number", BigInteger, nullable=False),
+    Column("crl_next_update", UtcDateTime, nullable=False),
+    # CRLs of the CAs above the issuing CA (PEM), signed at creation; NULL for an operator's CA.
+    Column("upper_crls", Text, nullable=True),
+)
+
+# Every certificate a policy issued (kept after its policy is deleted); ``serial`` is upper-case hex.
+issued_certificates = Table(
+    "issued_certificates",
+    metadata,
+    Column("serial", String(64), primary_key=True),
+    Column("policy_key", String(64), nullable=False),
+    Column("registration_key", String(128), nullable=False),
+    Column("registration_id", String(128), nullable=False),
+    Column("sha256_thumbprint", String(64), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("issued", UtcDateTime, nullable=False),
+    Column("operation_id", String(64), nullable=False),
+    Column("revoked", UtcDateTime, nullable=True),
+    Index("ix_issued_certificates_registration", "registration_key", "issued"),
+    Index("ix_issued_certificates_policy", "policy_key", "revoked"),
 )
 
 # -- claims (zero-touch, reseller model, Sphere) -----------------------------------------------

@@ -5,7 +5,8 @@ The table serves both transports: HTTP (through ``POLICY``) and MQTT (``mqtt/ses
 
 from __future__ import annotations
 
-from provisiond.api.dps_wire import DpsError, dps_policy
+from provisiond.api.dps_wire import CERTIFICATE_REQUEST_REJECTED, DpsError, dps_policy
+from provisiond.domain.certificate_requests import CsrRejected
 from provisiond.errors import (
     InvalidInput,
     NotFound,
@@ -28,6 +29,7 @@ _TABLE: list[tuple[type[ProvisiondError], int, int]] = [
     (UnknownRegistration, 404, REGISTRATION_NOT_FOUND),
     (NotFound, 404, REGISTRATION_NOT_FOUND),
     (Throttled, 429, 429001),
+    (CsrRejected, 400, CERTIFICATE_REQUEST_REJECTED),
     (InvalidInput, 400, 400201),
     (StoreUnavailable, 503, 503000),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from provisiond.api.dps_wire import certificate_info_out, registration_error_code, timestamp
@@ -14,9 +15,11 @@ __all__ = [
     "operation_answer",
     "operation_out",
     "register_answer",
+    "registration_csr",
     "registration_payload",
     "registration_state_out",
     "registration_tpm",
+    "status_lookup_body",
 ]
 
 
@@ -58,10 +61,17 @@ def registration_state_out(s: RegistrationState) -> dict[str, Any]:
 
 
 def operation_out(op: RegistrationOperation) -> dict[str, Any]:
-    """``{"operationId", "status"}`` while assigning; with ``registrationState`` once final."""
+    """``{"operationId", "status"}`` while assigning; with ``registrationState`` once final.
+
+    An assigned operation whose device sent a CSR carries ``issuedCertificateChain`` (base64 DER,
+    leaf first, root last); only here, never in the status lookup's registration state.
+    """
     out: dict[str, Any] = {"operationId": op.operation_id, "status": op.status.value}
     if op.status is not OperationStatus.ASSIGNING and op.state is not None:
-        out["registrationState"] = registration_state_out(op.state)
+        state = registration_state_out(op.state)
+        if op.status is OperationStatus.ASSIGNED and op.certificate is not None:
+            state["issuedCertificateChain"] = [base64.b64encode(der).decode() for der in op.certificate.chain]
+        out["registrationState"] = state
     return out
 
 
@@ -95,6 +105,21 @@ def challenge_answer(challenge: TpmChallenge) -> tuple[int, dict[str, Any]]:
         "authenticationKey": challenge.authentication_key,
         "keyName": "registration",
     }
+
+
+def registration_csr(body: Any, issuance: bool) -> object:
+    """The ``csr`` of a register body (checked by the service), with an api-version that has
+    certificate issuance; before it, ``csr`` is an unknown field and ignored like any other."""
+    if not issuance or not isinstance(body, dict):
+        return None
+    return body.get("csr")
+
+
+def status_lookup_body(body: Any, registration_id: str, issuance: bool) -> None:
+    """Check a status lookup's DeviceRegistration body; a ``csr`` there is a bad request."""
+    registration_payload(body, registration_id)
+    if issuance and isinstance(body, dict) and body.get("csr") is not None:
+        raise InvalidInput("csr is not accepted by the registration status lookup; send it to register")
 
 
 def register_answer(op: RegistrationOperation) -> tuple[int, dict[str, Any]]:

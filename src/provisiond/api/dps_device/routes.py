@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -15,13 +16,15 @@ from provisiond.api.dps_device.mapping import (
     challenge_answer,
     operation_answer,
     register_answer,
+    registration_csr,
     registration_payload,
     registration_state_out,
     registration_tpm,
+    status_lookup_body,
 )
 from provisiond.api.dps_device.mqtt.transports import serve_websocket
 from provisiond.api.dps_device.routing import canonical_path, is_dps_device_path
-from provisiond.api.dps_wire import check_api_version
+from provisiond.api.dps_wire import check_api_version, issuance_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, parse_json, read_body
 from provisiond.services.device_auth import Credentials
@@ -55,13 +58,22 @@ async def register(id_scope: str, registration_id: str, request: Request) -> Res
     ctx = context(request)
     raw = await read_body(request, MAX_BODY)  # bounded; parsed only once the device is authenticated
     client = request.client.host if request.client else None
+    parsed: list[Any] = []  # parsed once, by whichever reader the service calls first
+
+    def parsed_body() -> Any:
+        if not parsed:
+            parsed.append(parse_json(raw))
+        return parsed[0]
+
+    issuance = issuance_version(request.query_params.get("api-version"))
     op = await ctx.registrations.register(
         id_scope,
         registration_id,
         _credentials(request),
-        lambda: registration_payload(parse_json(raw), registration_id),
+        lambda: registration_payload(parsed_body(), registration_id),
         client,
-        read_tpm=lambda: registration_tpm(parse_json(raw)),
+        read_tpm=lambda: registration_tpm(parsed_body()),
+        read_csr=lambda: registration_csr(parsed_body(), issuance),
     )
     if isinstance(op, TpmChallenge):
         status, challenge = challenge_answer(op)
@@ -89,7 +101,8 @@ async def status(id_scope: str, registration_id: str, request: Request) -> Respo
     ctx = context(request)
     body = await read_body(request, MAX_BODY)
     state = await ctx.registrations.status(id_scope, registration_id, _credentials(request))
-    registration_payload(parse_json(body), registration_id)  # checked once the device is known
+    issuance = issuance_version(request.query_params.get("api-version"))
+    status_lookup_body(parse_json(body), registration_id, issuance)  # checked once the device is known
     return json_response(registration_state_out(state))
 
 

@@ -59,8 +59,15 @@ def wire_id(kind: EnrollmentKind, body: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def enrollment_from_wire(kind: EnrollmentKind, body: object, path_id: str | None = None) -> Enrollment:
-    """Parse one IndividualEnrollment or EnrollmentGroup body; ``path_id`` fills a missing id."""
+def enrollment_from_wire(
+    kind: EnrollmentKind, body: object, path_id: str | None = None, *, issuance: bool = False
+) -> Enrollment:
+    """Parse one IndividualEnrollment or EnrollmentGroup body; ``path_id`` fills a missing id.
+
+    ``issuance`` (api-version 2025-07-01-preview): ``credentialPolicyName`` is read, and the
+    preview's stricter rules apply (a ``customAllocationDefinition`` with an empty ``webhookUrl``
+    or ``apiVersion`` is refused); before it, the field is ignored like any unknown one.
+    """
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     if path_id is not None:
@@ -77,6 +84,10 @@ def enrollment_from_wire(kind: EnrollmentKind, body: object, path_id: str | None
     rp = wire.reprovisionPolicy
     custom = wire.customAllocationDefinition
     individual = wire if isinstance(wire, IndividualEnrollmentIn) else None
+    if issuance and custom is not None and (not custom.webhookUrl or custom.apiVersion == ""):
+        raise InvalidInput("customAllocationDefinition.webhookUrl and .apiVersion must not be empty")
+    if issuance and wire.credentialPolicyName == "":
+        raise InvalidInput("credentialPolicyName must not be empty (leave it out for no policy)")
     return Enrollment(
         kind=kind,
         id=individual.registrationId if individual else wire.enrollmentGroupId,  # type: ignore[union-attr]
@@ -92,6 +103,7 @@ def enrollment_from_wire(kind: EnrollmentKind, body: object, path_id: str | None
         migrate_device_data=rp.migrateDeviceData if rp else True,
         allocation_policy=AllocationPolicy(wire.allocationPolicy) if wire.allocationPolicy else None,
         custom_allocation=CustomAllocation(custom.webhookUrl, custom.apiVersion) if custom else None,
+        credential_policy=wire.credentialPolicyName if issuance else None,
         etag=wire.etag,
     )
 
@@ -179,8 +191,11 @@ def attestation_out(att: Attestation) -> dict[str, Any]:
     return out
 
 
-def enrollment_out(e: Enrollment, state: RegistrationState | None = None) -> dict[str, Any]:
-    """IndividualEnrollment or EnrollmentGroup JSON; optional fields appear only when set."""
+def enrollment_out(
+    e: Enrollment, state: RegistrationState | None = None, *, issuance: bool = False
+) -> dict[str, Any]:
+    """IndividualEnrollment or EnrollmentGroup JSON; optional fields appear only when set, and
+    ``credentialPolicyName`` only with api-version 2025-07-01-preview (``issuance``)."""
     out: dict[str, Any] = {_ID_FIELD[e.kind]: e.id}
     if e.device_id is not None:
         out["deviceId"] = e.device_id
@@ -211,6 +226,8 @@ def enrollment_out(e: Enrollment, state: RegistrationState | None = None) -> dic
         out["customAllocationDefinition"] = custom
     if e.optional_device_information is not None:
         out["optionalDeviceInformation"] = e.optional_device_information
+    if issuance and e.credential_policy is not None:
+        out["credentialPolicyName"] = e.credential_policy
     return out
 
 

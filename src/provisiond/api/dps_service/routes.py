@@ -23,7 +23,7 @@ from provisiond.api.dps_service.mapping import (
 )
 from provisiond.api.dps_service.routing import canonical_path, is_dps_service_path
 from provisiond.api.dps_service.schemas import BulkIn, QueryIn
-from provisiond.api.dps_wire import check_api_version
+from provisiond.api.dps_wire import check_api_version, issuance_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, read_json
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind
@@ -47,6 +47,11 @@ async def _begin(request: Request, right: Right) -> AppContext:
     return auth.ctx
 
 
+def _issuance(request: Request) -> bool:
+    """The request's api-version has ``credentialPolicyName`` (2025-07-01-preview)."""
+    return issuance_version(request.query_params.get("api-version"))
+
+
 async def _body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "")
     if content_type and "json" not in content_type.lower():
@@ -67,14 +72,17 @@ def _add_enrollment_routes(kind: EnrollmentKind, collection: str, item_type: str
         ctx = await _begin(request, Right.ENROLLMENT_READ)
         enrollment = await ctx.enrollments.get(kind, eid)
         state = await _state_of(ctx, enrollment)
-        return json_response(enrollment_out(enrollment, state))
+        return json_response(enrollment_out(enrollment, state, issuance=_issuance(request)))
 
     @router.put(f"/{collection}/{{eid}}", name=f"put_{kind.value}")
     async def put_one(eid: str, request: Request) -> Response:
         ctx = await _begin(request, Right.ENROLLMENT_WRITE)
-        enrollment = enrollment_from_wire(kind, await _body(request), path_id=eid)
-        stored = await ctx.enrollments.put(enrollment, request.headers.get("if-match"))
-        return json_response(enrollment_out(stored))
+        issuance = _issuance(request)
+        enrollment = enrollment_from_wire(kind, await _body(request), path_id=eid, issuance=issuance)
+        stored = await ctx.enrollments.put(
+            enrollment, request.headers.get("if-match"), keep_credential_policy=not issuance
+        )
+        return json_response(enrollment_out(stored, issuance=issuance))
 
     @router.delete(f"/{collection}/{{eid}}", name=f"delete_{kind.value}")
     async def delete_one(eid: str, request: Request) -> Response:
@@ -98,8 +106,11 @@ def _add_enrollment_routes(kind: EnrollmentKind, collection: str, item_type: str
                 codes.BULK_TOO_LARGE,
                 f"a bulk operation holds at most {MAX_BULK_ITEMS} items, not {len(raw_items)}",
             )
-        items = [_bulk_item(kind, raw) for raw in raw_items]
-        failures = await ctx.enrollments.bulk(kind, BulkMode(op.mode), items)
+        issuance = _issuance(request)
+        items = [_bulk_item(kind, raw, issuance) for raw in raw_items]
+        failures = await ctx.enrollments.bulk(
+            kind, BulkMode(op.mode), items, keep_credential_policy=not issuance
+        )
         errors = []
         for failure in failures:
             err = dps_error_for(failure.error)
@@ -121,7 +132,8 @@ def _add_enrollment_routes(kind: EnrollmentKind, collection: str, item_type: str
             request.headers.get("x-ms-continuation"),
             page_size(request.headers.get("x-ms-max-item-count")),
         )
-        return _page_response(page, item_type, enrollment_out)
+        issuance = _issuance(request)
+        return _page_response(page, item_type, lambda e: enrollment_out(e, issuance=issuance))
 
     @router.post(f"/{collection}/{{eid}}/attestationmechanism", name=f"attestation_{kind.value}")
     async def attestation(eid: str, request: Request) -> Response:
@@ -130,9 +142,9 @@ def _add_enrollment_routes(kind: EnrollmentKind, collection: str, item_type: str
         return json_response(attestation_out(enrollment.attestation))
 
 
-def _bulk_item(kind: EnrollmentKind, raw: object) -> Enrollment | ItemRejected:
+def _bulk_item(kind: EnrollmentKind, raw: object, issuance: bool) -> Enrollment | ItemRejected:
     try:
-        return enrollment_from_wire(kind, raw)
+        return enrollment_from_wire(kind, raw, issuance=issuance)
     except InvalidInput as exc:
         return ItemRejected(wire_id(kind, raw), exc)
 

@@ -79,6 +79,7 @@ class _EnrollmentBase(_Wire):
     allocationPolicy: Literal["hashed", "geoLatency", "static", "custom"] | None = None
     iotHubs: list[str] | None = None
     customAllocationDefinition: CustomAllocationIn | None = None
+    credentialPolicyName: str | None = None  # read only with api-version 2025-07-01-preview
 
 
 class IndividualEnrollmentIn(_EnrollmentBase):

@@ -17,7 +17,12 @@ import urllib.parse
 from collections.abc import Callable
 
 from provisiond.api.dps_device.errors import device_error_for
-from provisiond.api.dps_device.mapping import operation_answer, register_answer, registration_payload
+from provisiond.api.dps_device.mapping import (
+    operation_answer,
+    register_answer,
+    registration_csr,
+    registration_payload,
+)
 from provisiond.api.dps_device.mqtt.codec import (
     ConnAck,
     Connect,
@@ -35,7 +40,7 @@ from provisiond.api.dps_device.mqtt.codec import (
     Unsubscribe,
     encode,
 )
-from provisiond.api.dps_wire import INTERNAL, DpsError, dps_error_body
+from provisiond.api.dps_wire import INTERNAL, DpsError, dps_error_body, issuance_version
 from provisiond.api.http import parse_json
 from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
 from provisiond.services.device_auth import Credentials, UnknownIdScope, UnknownRegistration
@@ -69,6 +74,14 @@ def _parse_username(username: str | None) -> tuple[str, str]:
     if len(parts) != 3 or parts[1].lower() != "registrations" or not parts[0] or not parts[2]:
         raise InvalidInput("the username is not {idScope}/registrations/{registrationId}/api-version=…")
     return parts[0], parts[2]
+
+
+def _api_version(username: str | None) -> str | None:
+    """The ``api-version`` the username names (it decides whether ``csr`` is read)."""
+    text = urllib.parse.unquote(username or "")
+    if "api-version=" not in text:
+        return None
+    return text.split("api-version=", 1)[1].split("&", 1)[0]
 
 
 def idle_limit(keepalive: int) -> float:
@@ -125,6 +138,7 @@ class MqttSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._identity: tuple[str, str, Credentials] | None = None
+        self._issuance = False  # the CONNECT's api-version has certificate issuance
         self._idle: asyncio.TimerHandle | None = self._loop.call_later(CONNECT_TIMEOUT, self.close)
         self._idle_after: float | None = None
         self._sessions.add(self)
@@ -218,6 +232,7 @@ class MqttSession:
             self._write(ConnAck(NOT_AUTHORIZED))
             return False
         self._identity = (scope, registration_id, credentials)
+        self._issuance = issuance_version(_api_version(packet.username))
         self._write(ConnAck(ACCEPTED))
         self._idle_after = idle_limit(packet.keepalive)
         self._arm_idle(self._idle_after)
@@ -260,9 +275,16 @@ class MqttSession:
         try:
             if register is not None:
                 # The device authenticated at CONNECT, so its body may be parsed now.
-                payload = registration_payload(parse_json(packet.payload), registration_id)
+                body = parse_json(packet.payload)
+                payload = registration_payload(body, registration_id)
+                csr = registration_csr(body, self._issuance)
                 started = await self._registrations.register(
-                    scope, registration_id, credentials, lambda: payload, self._client_ip
+                    scope,
+                    registration_id,
+                    credentials,
+                    lambda: payload,
+                    self._client_ip,
+                    read_csr=lambda: csr,
                 )
                 if isinstance(started, TpmChallenge):  # not reached: no challenge without read_tpm
                     raise Unauthorized("TPM attestation is carried over HTTPS only, not MQTT")

@@ -1,0 +1,204 @@
+"""Credential policies and the certificates they issued: the operator's use cases, and CRLs.
+
+A policy's CRL exists from the policy's creation (empty), and is re-signed in the transaction of
+every revocation, so a revocation and the CRL that shows it commit together. The operation worker
+calls ``refresh_due`` (``services/worker.py`` housekeeping) so that a CRL is re-signed once half of
+its ``nextUpdate`` window has passed: a broker that reloads it never holds one past nextUpdate
+while a server or worker runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from provisiond.domain.clock import Clock, utc_now
+from provisiond.domain.credential_policies import (
+    DEFAULT_VALIDITY_DAYS,
+    CredentialPolicy,
+    IssuedCertificate,
+    check_policy_name,
+    check_validity_days,
+    serial_text,
+)
+from provisiond.domain.issuing_ca import IssuingCa, KeyType, build_crl, generate_ca, import_ca, key_type_of
+from provisiond.domain.registration_ids import id_key
+from provisiond.errors import AlreadyExists, InvalidInput, NotFound
+from provisiond.store import credential_policies as repo
+from provisiond.store.db import Database
+
+__all__ = ["CredentialPolicyService", "CrlFile", "resign_crl"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CrlFile:
+    """A policy's current CRL as PEM text (what Mosquitto and nginx read), with its number;
+    ``pem`` is followed by the CRLs of the CAs above the issuing CA, when the policy has them
+    (nginx checks every CA of a chain)."""
+
+    pem: str
+    number: int
+    next_update: datetime
+
+
+async def resign_crl(conn: AsyncConnection, name: str, now: datetime, period: timedelta) -> bool:
+    """Sign the policy's CRL anew (every revoked serial, the next number), inside the caller's
+    transaction; ``False`` when the policy is gone or another process re-signed it meanwhile."""
+    loaded = await repo.load_ca(conn, name)
+    current = await repo.get_crl(conn, name)
+    if loaded is None or current is None:
+        return False
+    _, ca = loaded
+    now = now.replace(microsecond=0)  # X.509 times have whole seconds: store what the CRL says
+    number = current[1] + 1
+    crl = build_crl(ca, await repo.revoked_serials(conn, name), number, now, now + period)
+    der = crl.public_bytes(serialization.Encoding.DER)
+    return await repo.set_crl(conn, name, (der, number, now + period), replaces=current[1])
+
+
+def _empty_crl(ca: IssuingCa, now: datetime, period: timedelta) -> repo.Crl:
+    now = now.replace(microsecond=0)
+    crl = build_crl(ca, (), 1, now, now + period)
+    return crl.public_bytes(serialization.Encoding.DER), 1, now + period
+
+
+@dataclass
+class CredentialPolicyService:
+    """Create, list and delete policies; read their chain and CRL; list and revoke certificates."""
+
+    db: Database
+    clock: Clock = utc_now
+    crl_period: timedelta = field(default_factory=lambda: timedelta(days=7))
+
+    async def create(
+        self,
+        name: str,
+        *,
+        validity_days: int = DEFAULT_VALIDITY_DAYS,
+        key_type: KeyType = KeyType.EC_P384,
+        ca_pem: bytes | None = None,
+        ca_key_pem: bytes | None = None,
+        crl_url: str | None = None,
+    ) -> CredentialPolicy:
+        """A new policy with a generated root and issuing CA, or the operator's issuing CA."""
+        check_policy_name(name)
+        check_validity_days(validity_days)
+        if crl_url is not None and not crl_url.lower().startswith(("http://", "https://")):
+            raise InvalidInput(f"--crl-url must be an http:// or https:// URL, not {crl_url!r}")
+        now = self.clock()
+        if (ca_pem is None) != (ca_key_pem is None):
+            raise InvalidInput("--ca-cert and --ca-key go together")
+        if ca_pem is not None and ca_key_pem is not None:
+            ca = import_ca(ca_pem, ca_key_pem)
+            key_type = key_type_of(ca.key)
+        else:
+            ca = generate_ca(name, key_type, now)  # before the transaction: RSA keys take time
+        async with self.db.write() as conn:
+            created = await repo.insert_policy(
+                conn,
+                name,
+                validity_days,
+                key_type.value,
+                crl_url,
+                ca,
+                _empty_crl(ca, now, self.crl_period),
+                now,
+            )
+            policy = await repo.get_policy(conn, name)
+        if not created or policy is None:
+            raise AlreadyExists(f"credential policy {name!r} exists")
+        return policy
+
+    async def all(self) -> list[CredentialPolicy]:
+        async with self.db.read() as conn:
+            return await repo.list_policies(conn)
+
+    async def get(self, name: str) -> CredentialPolicy:
+        async with self.db.read() as conn:
+            policy = await repo.get_policy(conn, name)
+        if policy is None:
+            raise NotFound(f"no credential policy {name!r}")
+        return policy
+
+    async def delete(self, name: str) -> None:
+        """Delete the policy and its CA key: enrollments naming it issue nothing from then on
+        (their registrations record why); the certificates it issued stay listed."""
+        async with self.db.write() as conn:
+            if not await repo.delete_policy(conn, name):
+                raise NotFound(f"no credential policy {name!r}")
+
+    async def crl(self, name: str) -> CrlFile:
+        """The policy's current CRL, re-signed first if it is due (so the file is never stale)."""
+        await self.refresh_due(only=name)
+        async with self.db.read() as conn:
+            current = await repo.get_crl(conn, name)
+            upper = await repo.get_upper_crls(conn, name)
+        if current is None:
+            raise NotFound(f"no credential policy {name!r}")
+        return _crl_file(current, upper)
+
+    async def crl_der(self, name: str) -> bytes:
+        """The current CRL as DER, as served at ``/crl/{name}.crl`` (the worker keeps it fresh)."""
+        async with self.db.read() as conn:
+            current = await repo.get_crl(conn, name)
+        if current is None:
+            raise NotFound(f"no credential policy {name!r}")
+        return current[0]
+
+    async def certificates(self, registration_id: str | None = None) -> list[IssuedCertificate]:
+        async with self.db.read() as conn:
+            key = id_key(registration_id) if registration_id is not None else None
+            return await repo.list_certificates(conn, key)
+
+    async def revoke(self, *, registration_id: str | None = None, serial: str | None = None) -> list[str]:
+        """Revoke one certificate, or every certificate a registration ever got; the serials
+        revoked now (already revoked ones are not repeated). Each CRL concerned is re-signed in
+        the same transaction."""
+        now = self.clock()
+        async with self.db.write() as conn:
+            if registration_id is not None:
+                key = id_key(registration_id)
+                known = await repo.list_certificates(conn, key)
+                revoked = await repo.revoke(conn, now, registration_key=key)
+                what = f"registration {registration_id!r}"
+            else:
+                wanted = serial_text(serial or "")
+                found = await repo.get_certificate(conn, wanted)
+                known = [found] if found is not None else []
+                revoked = await repo.revoke(conn, now, serials=[wanted])
+                what = f"serial {serial}"
+            if not known:
+                raise NotFound(f"no certificate was issued to {what}")
+            for policy in sorted({p for _, p in revoked}):
+                await resign_crl(conn, policy, now, self.crl_period)
+        return [s for s, _ in revoked]
+
+    async def refresh_due(self, only: str | None = None) -> int:
+        """Re-sign every CRL that has less than half its window left; how many were re-signed."""
+        now = self.clock()
+        async with self.db.read() as conn:
+            due = await repo.due_crls(conn, now + self.crl_period / 2)
+        done = 0
+        for name in due:
+            if only is not None and name.lower() != only.lower():
+                continue
+            async with self.db.write() as conn:
+                fresh = await repo.get_crl(conn, name)
+                if fresh is not None and fresh[2] < now + self.crl_period / 2:  # not re-signed meanwhile
+                    done += await resign_crl(conn, name, now, self.crl_period)
+        if done:
+            log.info("re-signed %d CRL(s) before their nextUpdate", done)
+        return done
+
+
+def _crl_file(current: repo.Crl, upper: str) -> CrlFile:
+    der, number, next_update = current
+    pem = x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM).decode()
+    return CrlFile(pem + upper, number, next_update)
