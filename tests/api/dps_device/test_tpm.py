@@ -24,8 +24,11 @@ from provisiond.services.device_auth import Credentials
 from provisiond.services.hubs import HubService
 from tests.api.conftest import DpsApi
 from tests.api.dps_device.conftest import DEVICE_API, KEY, enroll_group, group_device
+from tests.support.issuance import make_csr, verify_chain
 from tests.support.tpm import SoftwareKeys
 from tests.support.webhook import Webhook, serve_webhook
+
+PREVIEW = "2025-07-01-preview"
 
 
 @pytest.fixture
@@ -312,3 +315,45 @@ async def test_a_disabled_tpm_enrollment_disenrolls_its_id_from_a_group_over_mqt
     )
     assert isinstance(op, RegistrationOperation) and op.state is not None
     assert op.state.status == "disabled" and op.state.enrollment_group_id is None
+
+
+async def test_a_tpm_devices_csr_rides_on_its_signed_call_and_gets_a_certificate(
+    dps: DpsApi, hubs: list[str]
+) -> None:
+    """Certificate issuance (2025-07-01-preview) for every attestation: a TPM device sends its
+    ``csr`` with the second, signed ``register`` and leaves with a chain to the policy's root."""
+    await dps.ctx.credential_policies.create("fleet", validity_days=14)
+    keys = SoftwareKeys()
+    r = await dps.call(
+        "PUT",
+        "/enrollments/tpm-cert",
+        json={
+            "registrationId": "tpm-cert",
+            "attestation": {"type": "tpm", "tpm": {"endorsementKey": keys.ek}},
+            "credentialPolicyName": "fleet",
+        },
+        version=PREVIEW,
+    )
+    assert r.status_code == 200, r.text
+    device = TpmDevice(dps, "tpm-cert", keys)
+    await device.take_challenge()
+    signed = await dps.http.put(
+        f"{device.path}/register",
+        params={"api-version": PREVIEW},
+        json={**device.body(), "csr": make_csr("tpm-cert").b64},
+        headers={"Authorization": device.token()},
+    )
+    assert signed.status_code == 202, signed.text
+    operation = signed.json()["operationId"]
+    for _ in range(50):
+        dps.clock.advance(int(signed.headers["retry-after"]))
+        polled = await dps.http.get(
+            f"{device.path}/operations/{operation}",
+            params={"api-version": PREVIEW},
+            headers={"Authorization": device.token()},
+        )
+        if polled.status_code == 200:
+            break
+    state = polled.json()["registrationState"]
+    assert state["status"] == "assigned" and state["tpm"]["authenticationKey"]
+    verify_chain(state["issuedCertificateChain"], "tpm-cert")
