@@ -8,7 +8,10 @@ batch, never overwritten with stale content.
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, select, update
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Table, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.jsontext import dumps, loads
@@ -18,8 +21,8 @@ from provisiond.store.db import keyring_of
 from provisiond.store.engine_specific import insert_for
 from provisiond.store.instance import policy_row
 from provisiond.store.keyring import Keyring, key_id_of
-from provisiond.store.tables import credential_policies, dps_policies, enrollments, outer_key_check
-from provisiond.store.tpm import reseal_tpm_keys
+from provisiond.store.tables import credential_policies, dps_policies, enrollments, outer_key_check, tpm_keys
+from provisiond.store.tpm import tpm_row
 
 __all__ = ["CHECK_ROW", "ensure_check", "has_sealed_secrets", "reseal_batch"]
 
@@ -64,14 +67,30 @@ async def reseal_batch(conn: AsyncConnection, current: str, limit: int) -> int:
     """Reseal up to ``limit`` sealed values not yet under ``current``; how many were found."""
     keyring = keyring_of(conn)
     found = await _reseal_check(conn, keyring, current)
-    found += await _reseal_policies(conn, keyring, current, limit - found)
+    found += await _reseal_column(conn, keyring, current, limit - found, _POLICY_KEYS)
     if found < limit:
         found += await _reseal_enrollments(conn, keyring, current, limit - found)
-    if found < limit:
-        found += await reseal_tpm_keys(conn, keyring, current, limit - found)
-    if found < limit:
-        found += await _reseal_credential_policies(conn, keyring, current, limit - found)
+    for column in (_TPM_KEYS, _CA_KEYS):
+        if found < limit:
+            found += await _reseal_column(conn, keyring, current, limit - found, column)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _SealedColumn:
+    """A table whose rows hold one sealed value, bound to the row by ``row_of(id)``."""
+
+    table: Table
+    id: Column[str]
+    sealed: Column[str]
+    row_of: Callable[[str], str]
+
+
+_POLICY_KEYS = _SealedColumn(dps_policies, dps_policies.c.name, dps_policies.c.sealed_keys, policy_row)
+_TPM_KEYS = _SealedColumn(tpm_keys, tpm_keys.c.key, tpm_keys.c.sealed, tpm_row)
+_CA_KEYS = _SealedColumn(
+    credential_policies, credential_policies.c.key, credential_policies.c.sealed_key, ca_row
+)
 
 
 async def _reseal_check(conn: AsyncConnection, keyring: Keyring, current: str) -> int:
@@ -89,20 +108,27 @@ async def _reseal_check(conn: AsyncConnection, keyring: Keyring, current: str) -
     return 1
 
 
-async def _reseal_policies(conn: AsyncConnection, keyring: Keyring, current: str, limit: int) -> int:
-    t = dps_policies
+async def _reseal_column(
+    conn: AsyncConnection, keyring: Keyring, current: str, limit: int, column: _SealedColumn
+) -> int:
+    """Reseal up to ``limit`` values of ``column`` not under ``current``; how many were found.
+
+    Each update is conditional on the key it read, so a row a server rewrote meanwhile (a new
+    TPM challenge, say) is left alone: it is already sealed under a key the rotation accepts.
+    """
+    sealed_with = column.table.c.sealed_with
     rows = (
         await conn.execute(
-            select(t.c.name, t.c.sealed_keys, t.c.sealed_with).where(t.c.sealed_with != current).limit(limit)
+            select(column.id, column.sealed, sealed_with).where(sealed_with != current).limit(limit)
         )
     ).all()
-    for name, keys, old in rows:
-        row = policy_row(name)
-        sealed = keyring.seal(keyring.open(keys, row), row)
+    for ident, value, old in rows:
+        row = column.row_of(ident)
+        sealed = keyring.seal(keyring.open(value, row), row)
         await conn.execute(
-            update(t)
-            .where(t.c.name == name, t.c.sealed_with == old)
-            .values(sealed_keys=sealed, sealed_with=key_id_of(sealed))
+            update(column.table)
+            .where(column.id == ident, sealed_with == old)
+            .values({column.sealed.name: sealed, "sealed_with": key_id_of(sealed)})
         )
     return len(rows)
 
@@ -126,26 +152,5 @@ async def _reseal_enrollments(conn: AsyncConnection, keyring: Keyring, current: 
             update(t)
             .where(t.c.kind == kind, t.c.key == key, t.c.etag == etag)
             .values(doc=dumps(doc), sealed_with=key_id_of(sealed))
-        )
-    return len(rows)
-
-
-async def _reseal_credential_policies(
-    conn: AsyncConnection, keyring: Keyring, current: str, limit: int
-) -> int:
-    """The issuing CA keys of credential policies (store/credential_policies.py)."""
-    t = credential_policies
-    rows = (
-        await conn.execute(
-            select(t.c.key, t.c.sealed_key, t.c.sealed_with).where(t.c.sealed_with != current).limit(limit)
-        )
-    ).all()
-    for key, sealed_key, old in rows:
-        row = ca_row(key)
-        sealed = keyring.seal(keyring.open(sealed_key, row), row)
-        await conn.execute(
-            update(t)
-            .where(t.c.key == key, t.c.sealed_with == old)
-            .values(sealed_key=sealed, sealed_with=key_id_of(sealed))
         )
     return len(rows)

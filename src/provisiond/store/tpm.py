@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.jsontext import dumps, loads
@@ -23,7 +23,7 @@ from provisiond.store.engine_specific import prebuilt
 from provisiond.store.keyring import Keyring, key_id_of
 from provisiond.store.tables import tpm_keys as t
 
-__all__ = ["TpmKeys", "delete_keys", "get_keys", "put_keys", "reseal_tpm_keys", "tpm_row"]
+__all__ = ["TpmKeys", "delete_keys", "get_keys", "put_keys", "tpm_row"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,25 +100,3 @@ def _upsert(dialect: Any) -> Any:
             for name in ("issued", "endorsement_key", "storage_root_key", "sealed", "sealed_with")
         },
     )
-
-
-async def reseal_tpm_keys(conn: AsyncConnection, keyring: Keyring, current: str, limit: int) -> int:
-    """Reseal up to ``limit`` rows not under ``current`` (a rotation); how many were found.
-
-    Each update is conditional on the key it read, so a row a server rewrote meanwhile (a new
-    challenge) is left alone: it is already sealed under a key the rotation accepts.
-    """
-    rows = (
-        await conn.execute(
-            select(t.c.key, t.c.sealed, t.c.sealed_with).where(t.c.sealed_with != current).limit(limit)
-        )
-    ).all()
-    for key, sealed, old in rows:
-        row = tpm_row(key)
-        fresh = keyring.seal(keyring.open(sealed, row), row)
-        await conn.execute(
-            update(t)
-            .where(t.c.key == key, t.c.sealed_with == old)
-            .values(sealed=fresh, sealed_with=key_id_of(fresh))
-        )
-    return len(rows)
