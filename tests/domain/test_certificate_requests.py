@@ -54,6 +54,14 @@ def test_bytes_that_are_not_a_pkcs10_request_are_refused() -> None:
     assert "not a DER PKCS#10" in _refused(base64.b64encode(b"\x30\x03\x02\x01\x00").decode())
 
 
+def test_a_csr_of_another_version_than_v1_is_refused_not_a_fault() -> None:
+    """``cryptography`` raises ``InvalidVersion`` (no ValueError) for it: once a 500."""
+    der = bytearray(base64.b64decode(make_csr(RID).b64))
+    version = der.find(b"\x02\x01\x00")  # INTEGER 0 (v1), the first field of the request info
+    der[version + 2] = 1
+    assert "not a DER PKCS#10" in _refused(base64.b64encode(bytes(der)).decode())
+
+
 def test_a_csr_whose_signature_does_not_verify_is_refused() -> None:
     der = bytearray(base64.b64decode(make_csr(RID).b64))
     der[-5] ^= 0xFF  # inside the signature value
@@ -87,6 +95,11 @@ def test_keys_outside_ec_p256_p384_and_rsa_2048_to_4096_are_refused(key: object,
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     csr = builder.sign(key, algorithm)  # type: ignore[arg-type]
     assert message in _refused(base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode())
+
+
+def test_an_rsa_key_with_another_exponent_than_65537_is_refused() -> None:
+    key = rsa.generate_private_key(public_exponent=3, key_size=2048)
+    assert "public exponent 3; use 65537" in _refused(make_csr(RID, key=key).b64)
 
 
 def test_a_csr_asking_for_ca_rights_is_refused() -> None:

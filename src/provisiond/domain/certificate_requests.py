@@ -4,7 +4,8 @@ The device API of api-version 2025-07-01-preview carries a PKCS#10 request as ba
 bytes. Every rule here is a reason to refuse the register call with a 400 (``CsrRejected``)
 rather than to issue something the device did not mean or the fleet must not trust: a request
 that does not parse, whose self-signature fails (the device does not hold the key), that names
-another device, that uses a key brokers may refuse, or that asks for CA rights.
+another device, that uses a key brokers may refuse (or an RSA exponent other than 65537), or that asks for CA
+rights.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MAX_CSR_BYTES = 8 * 1024  # IoT Hub's own CSR limit; DPS publishes none
 _MAX_TEXT = 4 * ((MAX_CSR_BYTES + 2) // 3)  # the base64 text of the largest allowed request
 _CURVES = {"secp256r1", "secp384r1"}
 _RSA_BITS = (2048, 4096)
+_RSA_EXPONENT = 65537  # small exponents (e=3) invite signature forgeries on lax verifiers
 
 
 class CsrRejected(InvalidInput):
@@ -45,7 +47,7 @@ def check_csr(text: object, registration_id: str) -> CertificateRequest:
     der = _der(text)
     try:
         csr = x509.load_der_x509_csr(der)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError (not v1)
         raise CsrRejected(f"csr is not a DER PKCS#10 certificate signing request: {exc}") from None
     try:
         valid = csr.is_signature_valid
@@ -97,6 +99,9 @@ def _check_key(csr: x509.CertificateSigningRequest) -> None:
     if isinstance(key, rsa.RSAPublicKey):
         if not _RSA_BITS[0] <= key.key_size <= _RSA_BITS[1]:
             raise CsrRejected(f"the csr's RSA key has {key.key_size} bits; use 2048 to 4096")
+        exponent = key.public_numbers().e
+        if exponent != _RSA_EXPONENT:
+            raise CsrRejected(f"the csr's RSA key has the public exponent {exponent}; use 65537")
         return
     raise CsrRejected("the csr's key must be EC (P-256 or P-384) or RSA (2048 to 4096 bits)")
 
