@@ -13,9 +13,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from provisiond.domain.certificate_requests import check_csr
 from provisiond.domain.issuing_ca import (
+    CannotIssue,
     KeyType,
     build_crl,
     chain_pem,
+    crl_distribution_points,
     generate_ca,
     import_ca,
     issue_leaf,
@@ -91,9 +93,9 @@ def test_the_crl_lists_revoked_serials_and_is_signed_by_the_issuing_ca() -> None
 
 
 def test_an_operators_intermediate_with_its_root_is_imported_and_signs() -> None:
-    root = issue("operator root", ca=True)
-    intermediate = issue("operator intermediate", root, ca=True)
-    ca = import_ca((intermediate.pem + root.pem).encode(), intermediate.key_pem.encode())
+    root = issue("operator root", ca=True, days=365)
+    intermediate = issue("operator intermediate", root, ca=True, days=365)
+    ca = import_ca((intermediate.pem + root.pem).encode(), intermediate.key_pem.encode(), NOW, 30)
     leaf = issue_leaf(ca, check_csr(make_csr("dev-9").b64, "dev-9"), 30, None, NOW)
     verify_chain([_b64(leaf), *(_b64(c) for c in ca.chain)], "dev-9")
     assert chain_pem(ca.chain) == intermediate.pem + root.pem
@@ -101,28 +103,77 @@ def test_an_operators_intermediate_with_its_root_is_imported_and_signs() -> None
 
 
 def test_an_imported_ca_must_bring_its_chain_up_to_the_root() -> None:
-    root = issue("operator root", ca=True)
-    intermediate = issue("operator intermediate", root, ca=True)
+    root = issue("operator root", ca=True, days=365)
+    intermediate = issue("operator intermediate", root, ca=True, days=365)
     with pytest.raises(InvalidInput, match="up to and including the root"):
-        import_ca(intermediate.pem.encode(), intermediate.key_pem.encode())
+        import_ca(intermediate.pem.encode(), intermediate.key_pem.encode(), NOW, 30)
 
 
 def test_an_imported_ca_refuses_a_key_of_another_certificate_or_a_non_ca() -> None:
-    root = issue("operator root", ca=True)
+    root = issue("operator root", ca=True, days=365)
     other = ec.generate_private_key(ec.SECP256R1())
     other_pem = other.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     with pytest.raises(InvalidInput, match="does not belong"):
-        import_ca(root.pem.encode(), other_pem)
+        import_ca(root.pem.encode(), other_pem, NOW, 30)
     device = issue("device", root)
     with pytest.raises(InvalidInput, match="is not a CA certificate"):
-        import_ca((device.pem + root.pem).encode(), device.key_pem.encode())
+        import_ca((device.pem + root.pem).encode(), device.key_pem.encode(), NOW, 30)
 
 
 def test_an_imported_chain_out_of_order_is_refused() -> None:
-    root = issue("operator root", ca=True)
-    intermediate = issue("operator intermediate", root, ca=True)
-    other_root = issue("another root", ca=True)
+    root = issue("operator root", ca=True, days=365)
+    intermediate = issue("operator intermediate", root, ca=True, days=365)
+    other_root = issue("another root", ca=True, days=365)
     with pytest.raises(InvalidInput, match="is not signed by"):
-        import_ca((intermediate.pem + other_root.pem).encode(), intermediate.key_pem.encode())
+        import_ca((intermediate.pem + other_root.pem).encode(), intermediate.key_pem.encode(), NOW, 30)
+
+
+@pytest.mark.parametrize(
+    ("root_days", "intermediate", "message"),
+    [
+        (365, {"expired": True}, "is not valid now"),
+        (365, {"days": 20}, "within the policy's 30-day certificate validity"),
+        (20, {"days": 365}, "within the policy's 30-day certificate validity"),  # the root ends first
+        (365, {"days": 365, "crl_sign": False}, "must have keyUsage keyCertSign and cRLSign"),
+    ],
+    ids=["expired", "ends-within-validity", "root-ends-within-validity", "no-crl-sign"],
+)
+def test_an_imported_ca_that_could_not_sign_for_the_policys_validity_is_refused_at_import(
+    root_days: int, intermediate: dict[str, object], message: str
+) -> None:
+    """An expired CA once passed create and made every CSR registration a 500."""
+    root = issue("operator root", ca=True, days=root_days)
+    ca = issue("operator intermediate", root, ca=True, **intermediate)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=message):
+        import_ca((ca.pem + root.pem).encode(), ca.key_pem.encode(), NOW, 30)
+
+
+def test_an_imported_chain_whose_path_length_forbids_the_issuing_ca_is_refused() -> None:
+    root = issue("operator root", ca=True, days=365, path_length=0)
+    intermediate = issue("operator intermediate", root, ca=True, days=365)
+    with pytest.raises(InvalidInput, match="pathLen 0, but 1 CA"):
+        import_ca((intermediate.pem + root.pem).encode(), intermediate.key_pem.encode(), NOW, 30)
+
+
+def test_a_crl_url_that_is_no_ascii_uri_is_refused_as_input() -> None:
+    with pytest.raises(InvalidInput, match="not an ASCII URI"):
+        crl_distribution_points("https://crl.exämple.com/fleet.crl")
+    point = crl_distribution_points("https://crl.example.com/fleet.crl")
+    assert point[0].full_name == [x509.UniformResourceIdentifier("https://crl.example.com/fleet.crl")]
+
+
+def test_a_ca_past_its_end_cannot_issue_and_says_so() -> None:
+    ca = generate_ca("fleet", KeyType.EC_P256, NOW)
+    later = ca.certificate.not_valid_after_utc + timedelta(days=1)
+    with pytest.raises(CannotIssue, match="replace the credential policy"):
+        issue_leaf(ca, check_csr(make_csr("dev-1").b64, "dev-1"), 30, None, later)
+
+
+def test_a_crl_starts_five_minutes_in_the_past_like_a_leaf() -> None:
+    """A broker whose clock runs a little slow must not refuse a fresh CRL as not yet valid."""
+    ca = generate_ca("fleet", KeyType.EC_P256, NOW)
+    now = NOW.replace(microsecond=0)
+    crl = build_crl(ca, [], 2, now, now + timedelta(days=7))
+    assert crl.last_update_utc == now - timedelta(minutes=5)

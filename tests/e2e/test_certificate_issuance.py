@@ -335,8 +335,8 @@ def test_the_served_crl_is_never_past_its_next_update_while_the_server_runs(
 def test_the_cli_imports_an_operators_intermediate_lists_and_deletes_policies(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    root = issue("operator root", ca=True)
-    intermediate = issue("operator intermediate", root, ca=True)
+    root = issue("operator root", ca=True, days=365)
+    intermediate = issue("operator intermediate", root, ca=True, days=365)
     cert, key = intermediate.write(tmp_path, "intermediate", root)
     name = uid("own")
     out = server.cli(

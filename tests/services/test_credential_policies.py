@@ -65,6 +65,13 @@ async def test_names_and_validity_outside_the_rules_are_refused(db: Database, na
         await service(db, FakeClock()).create(name, validity_days=days)
 
 
+async def test_a_crl_url_no_certificate_can_carry_is_refused_at_create(db: Database) -> None:
+    """A non-ASCII --crl-url once passed create and failed every later issue."""
+    with pytest.raises(InvalidInput, match="not an ASCII URI"):
+        await service(db, FakeClock()).create("fleet", crl_url="https://crl.exämple.com/fleet.crl")
+    assert await service(db, FakeClock()).all() == []
+
+
 async def test_secrets_rotate_reseals_the_ca_key_and_it_still_signs(db: Database) -> None:
     clock = FakeClock()
     await service(db, clock).create("fleet")

@@ -46,10 +46,13 @@ def issue(
     expired: bool = False,
     key: ec.EllipticCurvePrivateKey | None = None,
     client_auth: bool = True,
+    path_length: int | None = None,
+    crl_sign: bool | None = None,
 ) -> Issued:
     """A certificate for ``common_name`` signed by ``issuer`` (self-signed when ``None``).
 
-    Device (non-CA) certificates carry no subjectAltName, like most real ones.
+    Device (non-CA) certificates carry no subjectAltName, like most real ones. A CA has
+    keyCertSign and cRLSign unless ``crl_sign=False``, and ``path_length`` as its pathLen.
     """
     key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -67,7 +70,7 @@ def issue(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=not ca,
@@ -76,7 +79,7 @@ def issue(
                 data_encipherment=False,
                 key_agreement=False,
                 key_cert_sign=ca,
-                crl_sign=ca,
+                crl_sign=ca if crl_sign is None else crl_sign,
                 encipher_only=False,
                 decipher_only=False,
             ),

@@ -21,14 +21,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provisiond.domain.certificate_requests import CertificateRequest
-from provisiond.errors import InvalidInput
+from provisiond.errors import InvalidInput, ProvisiondError
 
 __all__ = [
     "CaKey",
+    "CannotIssue",
     "IssuingCa",
     "KeyType",
     "build_crl",
     "chain_pem",
+    "crl_distribution_points",
     "generate_ca",
     "import_ca",
     "issue_leaf",
@@ -39,7 +41,14 @@ __all__ = [
 
 CaKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 _ROOT_YEARS, _ISSUING_YEARS = 20, 10
-_BACKDATE = timedelta(minutes=5)  # devices whose clocks run a little slow accept the certificate
+# Certificates and CRLs start 5 minutes in the past: a device or broker whose clock runs a little
+# slow would otherwise refuse a fresh one as "not yet valid".
+_BACKDATE = timedelta(minutes=5)
+
+
+class CannotIssue(ProvisiondError):
+    """The policy's CA cannot sign now (it expired, or is not valid yet): the operator must
+    replace the policy. Not the device's fault, so no 400; not a bug either, so no 500."""
 
 
 class KeyType(StrEnum):
@@ -167,11 +176,13 @@ def private_key_pem(key: CaKey) -> str:
     ).decode()
 
 
-def import_ca(cert_pem: bytes, key_pem: bytes) -> IssuingCa:
+def import_ca(cert_pem: bytes, key_pem: bytes, now: datetime, validity_days: int) -> IssuingCa:
     """The operator's issuing CA: ``cert_pem`` holds it first, then every CA above it to the root.
 
     The whole chain is needed so that ``issuingChainPem`` lets a broker verify a device that
-    presents only its leaf.
+    presents only its leaf. Every CA must be valid now and for ``validity_days`` more (an expired
+    CA would fail every registration later), be a CA whose path length allows the CAs under it,
+    and the issuing CA must have keyCertSign and cRLSign (it signs the leaves and the CRL).
     """
     try:
         chain = tuple(x509.load_pem_x509_certificates(cert_pem))
@@ -180,15 +191,9 @@ def import_ca(cert_pem: bytes, key_pem: bytes) -> IssuingCa:
     key = load_key(key_pem)
     if chain[0].public_key() != key.public_key():
         raise InvalidInput("the CA key does not belong to the first certificate of the CA file")
-    for cert in chain:
-        try:
-            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            constraints = None
-        if constraints is None or not constraints.ca:
-            raise InvalidInput(
-                f"{cert.subject.rfc4514_string()} is not a CA certificate (basicConstraints CA:TRUE)"
-            )
+    for below, cert in enumerate(chain):  # the CAs before it in the list are the ones under it
+        _check_ca(cert, below, issuing=below == 0)
+        _check_dates(cert, now, validity_days)
     for child, parent in itertools.pairwise(chain):
         _check_issued_by(child, parent)
     root = chain[-1]
@@ -198,6 +203,45 @@ def import_ca(cert_pem: bytes, key_pem: bytes) -> IssuingCa:
         )
     _check_issued_by(root, root)
     return IssuingCa(key, chain)
+
+
+def _check_ca(cert: x509.Certificate, below: int, *, issuing: bool) -> None:
+    """``cert`` is a CA whose pathLen allows the ``below`` CAs under it in the chain."""
+    name = cert.subject.rfc4514_string()
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise InvalidInput(f"{name} is not a CA certificate (basicConstraints CA:TRUE)")
+    if constraints.path_length is not None and constraints.path_length < below:
+        raise InvalidInput(
+            f"{name} has pathLen {constraints.path_length}, but {below} CA(s) are under it in the chain"
+        )
+    try:
+        usage: x509.KeyUsage | None = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        usage = None
+    if issuing and (usage is None or not usage.key_cert_sign or not usage.crl_sign):
+        raise InvalidInput(
+            f"{name} must have keyUsage keyCertSign and cRLSign: it signs the device certificates and the CRL"
+        )
+    if usage is not None and not usage.key_cert_sign:
+        raise InvalidInput(f"{name} has a keyUsage without keyCertSign: it cannot sign CA certificates")
+
+
+def _check_dates(cert: x509.Certificate, now: datetime, validity_days: int) -> None:
+    name = cert.subject.rfc4514_string()
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise InvalidInput(
+            f"{name} is not valid now (valid {cert.not_valid_before_utc:%Y-%m-%d %H:%M} to "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)"
+        )
+    if cert.not_valid_after_utc < now + timedelta(days=validity_days):
+        raise InvalidInput(
+            f"{name} expires {cert.not_valid_after_utc:%Y-%m-%d}, within the policy's {validity_days}-day "
+            "certificate validity: use a CA valid for longer (or a shorter --validity-days)"
+        )
 
 
 def _check_issued_by(child: x509.Certificate, parent: x509.Certificate) -> None:
@@ -222,7 +266,14 @@ def issue_leaf(
     serial, key identifiers, and the CRL distribution point when the policy has one."""
     issuer = ca.certificate
     start = now - _BACKDATE
-    end = min(start + timedelta(days=validity_days), issuer.not_valid_after_utc)
+    ca_end = min(c.not_valid_after_utc for c in ca.chain)
+    if not issuer.not_valid_before_utc <= now < ca_end:
+        raise CannotIssue(
+            f"the issuing chain of this policy is not valid now (the CA {issuer.subject.rfc4514_string()} "
+            f"is valid from {issuer.not_valid_before_utc:%Y-%m-%d}; the chain until {ca_end:%Y-%m-%d}): "
+            "the operator must replace the credential policy"
+        )
+    end = min(start + timedelta(days=validity_days), ca_end)
     public_key = request.csr.public_key()
     rsa_key = isinstance(public_key, rsa.RSAPublicKey)
     builder = (
@@ -253,9 +304,22 @@ def issue_leaf(
         .add_extension(_authority_key_id(issuer), critical=False)
     )
     if crl_url:
-        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+        builder = builder.add_extension(crl_distribution_points(crl_url), critical=False)
     return builder.sign(ca.key, _hash(ca.key))
+
+
+def crl_distribution_points(crl_url: str) -> x509.CRLDistributionPoints:
+    """The CRL Distribution Point extension for ``crl_url``; built when the policy is created too,
+    so that a URL X.509 cannot carry (non-ASCII: an IRI, not a URI) is refused there, not at
+    every registration."""
+    try:
+        uri = x509.UniformResourceIdentifier(crl_url)
+    except ValueError:
+        raise InvalidInput(
+            f"--crl-url {crl_url!r} is not an ASCII URI (encode an international host name as "
+            "its xn-- form, other characters with %-escapes)"
+        ) from None
+    return x509.CRLDistributionPoints([x509.DistributionPoint([uri], None, None, None)])
 
 
 def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
@@ -269,11 +333,14 @@ def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
 def build_crl(
     ca: IssuingCa, revoked: Sequence[tuple[int, datetime]], number: int, now: datetime, next_update: datetime
 ) -> x509.CertificateRevocationList:
-    """The policy's CRL: every revoked serial with its revocation time, numbered ``number``."""
+    """The policy's CRL: every revoked serial with its revocation time, numbered ``number``.
+
+    Its thisUpdate is backdated like a leaf's notBefore: a broker with a slow clock refuses a CRL
+    from its future, and then every device of the policy with it."""
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(ca.certificate.subject)
-        .last_update(now)
+        .last_update(now - _BACKDATE)
         .next_update(next_update)
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(_authority_key_id(ca.certificate), critical=False)

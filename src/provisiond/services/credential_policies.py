@@ -26,7 +26,15 @@ from provisiond.domain.credential_policies import (
     check_validity_days,
     serial_text,
 )
-from provisiond.domain.issuing_ca import IssuingCa, KeyType, build_crl, generate_ca, import_ca, key_type_of
+from provisiond.domain.issuing_ca import (
+    IssuingCa,
+    KeyType,
+    build_crl,
+    crl_distribution_points,
+    generate_ca,
+    import_ca,
+    key_type_of,
+)
 from provisiond.domain.registration_ids import id_key
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound
 from provisiond.store import credential_policies as repo
@@ -92,11 +100,13 @@ class CredentialPolicyService:
         check_validity_days(validity_days)
         if crl_url is not None and not crl_url.lower().startswith(("http://", "https://")):
             raise InvalidInput(f"--crl-url must be an http:// or https:// URL, not {crl_url!r}")
+        if crl_url is not None:
+            crl_distribution_points(crl_url)  # what every leaf will carry: refused now, not at issue
         now = self.clock()
         if (ca_pem is None) != (ca_key_pem is None):
             raise InvalidInput("--ca-cert and --ca-key go together")
         if ca_pem is not None and ca_key_pem is not None:
-            ca = import_ca(ca_pem, ca_key_pem)
+            ca = import_ca(ca_pem, ca_key_pem, now, validity_days)
             key_type = key_type_of(ca.key)
         else:
             ca = generate_ca(name, key_type, now)  # before the transaction: RSA keys take time

@@ -14,6 +14,7 @@ ends ``failed`` keeps no valid certificate.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from provisiond.domain.credential_policies import (
     IssuedChain,
     serial_text,
 )
-from provisiond.domain.issuing_ca import issue_leaf
+from provisiond.domain.issuing_ca import CannotIssue, issue_leaf
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registration_results import EnrollmentMatch
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation
@@ -36,6 +37,8 @@ from provisiond.services.credential_policies import resign_crl
 from provisiond.store import credential_policies as repo
 
 __all__ = ["CertificateIssuer", "ReadCsr"]
+
+log = logging.getLogger(__name__)
 
 ReadCsr = Callable[[], object]  # the ``csr`` of the device's body, ``None`` when it sent none
 
@@ -72,7 +75,11 @@ class CertificateIssuer:
         if loaded is None:
             return _outcome(op, IssuanceOutcome.POLICY_DELETED)
         policy, ca = loaded
-        leaf = issue_leaf(ca, request, policy.validity_days, policy.crl_url, now)
+        try:
+            leaf = issue_leaf(ca, request, policy.validity_days, policy.crl_url, now)
+        except CannotIssue as exc:  # the device gets a 503 and may retry once the operator fixed it
+            log.warning("credential policy %s cannot issue to %s: %s", policy.name, op.registration_id, exc)
+            raise CannotIssue(f"credential policy {policy.name!r} cannot issue: {exc.message}") from None
         der = leaf.public_bytes(serialization.Encoding.DER)
         record = IssuedCertificate(
             serial=serial_text(leaf.serial_number),

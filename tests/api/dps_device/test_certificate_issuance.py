@@ -311,3 +311,20 @@ async def test_a_pending_registration_interrupted_by_a_restart_keeps_its_one_rec
     leaf = verify_chain(r.json()["registrationState"]["issuedCertificateChain"], "dev-1")[0]
     assert f"{leaf.serial_number:X}" == recorded.serial
     assert len(await dps.ctx.credential_policies.certificates("dev-1")) == 1
+
+
+async def test_a_policy_whose_ca_expired_answers_a_clear_503_and_writes_nothing(
+    dps: DpsApi, hub: str, policy: str
+) -> None:
+    """An issuing CA past its end cannot sign: the operator's fault, not the device's (no 400)
+    nor a bug (once a 500); the device may retry once the policy is replaced."""
+    await enroll(dps, "dev-1", credentialPolicyName=policy)
+    dps.clock.advance(11 * 366 * 86400)  # the generated issuing CA is valid 10 years
+    r = await register(Device(dps, "dev-1", KEY), {"csr": make_csr("dev-1").b64})
+    assert r.status_code == 503, r.text
+    body = r.json()
+    assert body["errorCode"] == 503001 and r.headers["x-ms-error-code"] == "503001"
+    assert "credential policy 'fleet' cannot issue" in body["message"]
+    with pytest.raises(NotFound):
+        await dps.ctx.registration_states.get("dev-1")
+    assert await dps.ctx.credential_policies.certificates() == []

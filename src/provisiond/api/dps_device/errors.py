@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from provisiond.api.dps_wire import CERTIFICATE_REQUEST_REJECTED, DpsError, dps_policy
 from provisiond.domain.certificate_requests import CsrRejected
+from provisiond.domain.issuing_ca import CannotIssue
 from provisiond.errors import (
     InvalidInput,
     NotFound,
@@ -17,10 +18,17 @@ from provisiond.errors import (
 )
 from provisiond.services.device_auth import UnknownIdScope, UnknownRegistration
 
-__all__ = ["ID_SCOPE_NOT_FOUND", "POLICY", "REGISTRATION_NOT_FOUND", "device_error_for"]
+__all__ = [
+    "ID_SCOPE_NOT_FOUND",
+    "POLICY",
+    "POLICY_CANNOT_ISSUE",
+    "REGISTRATION_NOT_FOUND",
+    "device_error_for",
+]
 
 ID_SCOPE_NOT_FOUND = 404001
 REGISTRATION_NOT_FOUND = 404201
+POLICY_CANNOT_ISSUE = 503001
 
 # Domain error class -> (HTTP status, errorCode); the first matching class wins.
 _TABLE: list[tuple[type[ProvisiondError], int, int]] = [
@@ -32,6 +40,9 @@ _TABLE: list[tuple[type[ProvisiondError], int, int]] = [
     (CsrRejected, 400, CERTIFICATE_REQUEST_REJECTED),
     (InvalidInput, 400, 400201),
     (StoreUnavailable, 503, 503000),
+    # The enrollment's credential policy cannot sign (its CA expired): the operator's to fix, so
+    # no 400; expected, so no 500. 503001 is IoT Hub's ServiceUnavailable code.
+    (CannotIssue, 503, POLICY_CANNOT_ISSUE),
 ]
 
 
