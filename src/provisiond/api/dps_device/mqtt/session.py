@@ -41,7 +41,7 @@ from provisiond.api.dps_device.mqtt.codec import (
     encode,
 )
 from provisiond.api.dps_wire import INTERNAL, DpsError, dps_error_body, issuance_version
-from provisiond.api.http import parse_json
+from provisiond.api.http import MalformedJson, parse_json
 from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
 from provisiond.services.device_auth import Credentials, UnknownIdScope, UnknownRegistration
 from provisiond.services.registration import RegistrationService
@@ -295,7 +295,7 @@ class MqttSession:
                 status, answer = operation_answer(op)
             if status == 202:
                 retry_after = self._registrations.settings.retry_after
-        except ValueError as exc:  # bad JSON
+        except MalformedJson as exc:  # only the decoder's: any other ValueError is a fault (500)
             status, answer = 400, dps_error_body(DpsError(400, 400001, f"malformed JSON body: {exc}"))
         except ProvisiondError as exc:
             err = device_error_for(exc)
