@@ -24,6 +24,7 @@ from provisiond.domain.credential_policies import (
     IssuedCertificate,
     check_policy_name,
     check_validity_days,
+    policy_key,
     serial_text,
 )
 from provisiond.domain.issuing_ca import (
@@ -36,11 +37,11 @@ from provisiond.domain.issuing_ca import (
     key_type_of,
 )
 from provisiond.domain.registration_ids import id_key
-from provisiond.errors import AlreadyExists, InvalidInput, NotFound
+from provisiond.errors import AlreadyExists, InvalidInput, NotFound, ProvisiondError
 from provisiond.store import credential_policies as repo
 from provisiond.store.db import Database
 
-__all__ = ["CredentialPolicyService", "CrlFile", "resign_crl"]
+__all__ = ["CredentialPolicyService", "CrlFile", "CrlNotStored", "resign_crl"]
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,20 @@ class CrlFile:
     next_update: datetime
 
 
+class CrlNotStored(RuntimeError):
+    """A re-signed CRL did not replace the one it was built on, though the policy row was locked:
+    a bug, never a race to ignore (the revocation it carries would be missing from the CRL)."""
+
+
 async def resign_crl(conn: AsyncConnection, name: str, now: datetime, period: timedelta) -> bool:
     """Sign the policy's CRL anew (every revoked serial, the next number), inside the caller's
-    transaction; ``False`` when the policy is gone or another process re-signed it meanwhile."""
+    transaction; ``False`` when the policy is gone.
+
+    The policy row is locked first, so a concurrent re-sign (another revocation, the worker)
+    waits for this one and then reads every serial revoked so far, this one's included.
+    """
+    if not await repo.lock_policy(conn, name):
+        return False
     loaded = await repo.load_ca(conn, name)
     current = await repo.get_crl(conn, name)
     if loaded is None or current is None:
@@ -66,9 +78,12 @@ async def resign_crl(conn: AsyncConnection, name: str, now: datetime, period: ti
     _, ca = loaded
     now = now.replace(microsecond=0)  # X.509 times have whole seconds: store what the CRL says
     number = current[1] + 1
-    crl = build_crl(ca, await repo.revoked_serials(conn, name), number, now, now + period)
+    previous = x509.load_der_x509_crl(current[0]).last_update_utc
+    crl = build_crl(ca, await repo.revoked_serials(conn, name, previous), number, now, now + period)
     der = crl.public_bytes(serialization.Encoding.DER)
-    return await repo.set_crl(conn, name, (der, number, now + period), replaces=current[1])
+    if not await repo.set_crl(conn, name, (der, number, now + period), replaces=current[1]):
+        raise CrlNotStored(f"CRL {number} of {name} did not replace CRL {current[1]} under its row lock")
+    return True
 
 
 def _empty_crl(ca: IssuingCa, now: datetime, period: timedelta) -> repo.Crl:
@@ -84,6 +99,9 @@ class CredentialPolicyService:
     db: Database
     clock: Clock = utc_now
     crl_period: timedelta = field(default_factory=lambda: timedelta(days=7))
+    # The served CRL by policy key, with its number: the unauthenticated route reads the number
+    # only (one small column) and the CRL itself when it changed.
+    _served: dict[str, tuple[int, bytes]] = field(default_factory=dict, init=False, repr=False)
 
     async def create(
         self,
@@ -138,11 +156,23 @@ class CredentialPolicyService:
         return policy
 
     async def delete(self, name: str) -> None:
-        """Delete the policy and its CA key: enrollments naming it issue nothing from then on
-        (their registrations record why); the certificates it issued stay listed."""
+        """Delete the policy, its CA key, its CRL and the records of its certificates, once none
+        of them is valid any more (each revoked or expired): deleting the CA earlier would leave
+        valid certificates that no CRL can ever list. Enrollments naming it issue nothing from
+        then on (their registrations record why), and a policy created later with the same name
+        starts with no certificates."""
+        now = self.clock()
         async with self.db.write() as conn:
-            if not await repo.delete_policy(conn, name):
+            if not await repo.lock_policy(conn, name, for_delete=True):
                 raise NotFound(f"no credential policy {name!r}")
+            live = await repo.live_certificates(conn, name, now)
+            if live:
+                raise InvalidInput(
+                    f"credential policy {name!r} has {live} valid certificate(s): revoke them first "
+                    "(provisiond dps certificate revoke --registration ID or --serial S; "
+                    "dps certificate list shows them), then delete it"
+                )
+            await repo.delete_policy(conn, name)
 
     async def crl(self, name: str) -> CrlFile:
         """The policy's current CRL, re-signed first if it is due (so the file is never stale)."""
@@ -155,11 +185,20 @@ class CredentialPolicyService:
         return _crl_file(current, upper)
 
     async def crl_der(self, name: str) -> bytes:
-        """The current CRL as DER, as served at ``/crl/{name}.crl`` (the worker keeps it fresh)."""
+        """The current CRL as DER, as served at ``/crl/{name}.crl`` (the worker keeps it fresh):
+        the stored bytes, kept per CRL number, so a GET costs one small read."""
+        key = policy_key(name)
         async with self.db.read() as conn:
+            number = await repo.crl_number(conn, name)
+            if number is None:
+                raise NotFound(f"no credential policy {name!r}")
+            served = self._served.get(key)
+            if served is not None and served[0] == number:
+                return served[1]
             current = await repo.get_crl(conn, name)
         if current is None:
             raise NotFound(f"no credential policy {name!r}")
+        self._served[key] = (current[1], current[0])
         return current[0]
 
     async def certificates(self, registration_id: str | None = None) -> list[IssuedCertificate]:
@@ -187,7 +226,12 @@ class CredentialPolicyService:
             if not known:
                 raise NotFound(f"no certificate was issued to {what}")
             for policy in sorted({p for _, p in revoked}):
-                await resign_crl(conn, policy, now, self.crl_period)
+                if not await resign_crl(conn, policy, now, self.crl_period):
+                    serials = ", ".join(s for s, p in revoked if p == policy)
+                    raise InvalidInput(
+                        f"{serials}: issued by credential policy {policy!r}, which was deleted, so no "
+                        "CRL can list them; remove its issuing chain from every broker that trusts it"
+                    )
         return [s for s, _ in revoked]
 
     async def refresh_due(self, only: str | None = None) -> int:
@@ -199,13 +243,22 @@ class CredentialPolicyService:
         for name in due:
             if only is not None and name.lower() != only.lower():
                 continue
-            async with self.db.write() as conn:
-                fresh = await repo.get_crl(conn, name)
-                if fresh is not None and fresh[2] < now + self.crl_period / 2:  # not re-signed meanwhile
-                    done += await resign_crl(conn, name, now, self.crl_period)
+            try:
+                done += await self._refresh(name, now)
+            except (ProvisiondError, ValueError):  # one policy's broken key must not stop the others
+                log.exception("could not re-sign the CRL of credential policy %s; the others go on", name)
         if done:
             log.info("re-signed %d CRL(s) before their nextUpdate", done)
         return done
+
+    async def _refresh(self, name: str, now: datetime) -> bool:
+        async with self.db.write() as conn:
+            if not await repo.lock_policy(conn, name):
+                return False  # deleted meanwhile
+            fresh = await repo.get_crl(conn, name)
+            if fresh is None or fresh[2] >= now + self.crl_period / 2:  # re-signed meanwhile
+                return False
+            return await resign_crl(conn, name, now, self.crl_period)
 
 
 def _crl_file(current: repo.Crl, upper: str) -> CrlFile:

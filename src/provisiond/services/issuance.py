@@ -49,6 +49,7 @@ class CertificateIssuer:
     ``nextUpdate`` window (``PROVISIOND_CRL_NEXT_UPDATE_DAYS``) used when a revocation re-signs it."""
 
     crl_period: timedelta = field(default_factory=lambda: timedelta(days=7))
+    _cas: repo.CaCache = field(default_factory=dict, compare=False, repr=False)  # opened CA keys
 
     def checked(self, read_csr: ReadCsr | None, registration_id: str) -> CertificateRequest | None:
         """The device's CSR, checked (``CsrRejected``, a 400, when it breaks a rule)."""
@@ -71,7 +72,7 @@ class CertificateIssuer:
         name = match.enrollment.credential_policy
         if name is None:
             return _outcome(op, IssuanceOutcome.NO_POLICY)
-        loaded = await repo.load_ca(conn, name)
+        loaded = await repo.load_ca(conn, name, self._cas, to_issue=True)
         if loaded is None:
             return _outcome(op, IssuanceOutcome.POLICY_DELETED)
         policy, ca = loaded
@@ -104,8 +105,9 @@ class CertificateIssuer:
         """Revoke the certificate of an operation recorded ``failed`` (and re-sign its CRL)."""
         if done.status is not OperationStatus.FAILED or done.certificate is None:
             return
-        for _, policy in await repo.revoke(conn, now, serials=[done.certificate.serial]):
-            await resign_crl(conn, policy, now, self.crl_period)
+        for serial, policy in await repo.revoke(conn, now, serials=[done.certificate.serial]):
+            if not await resign_crl(conn, policy, now, self.crl_period):  # a delete waits for live ones
+                log.error("certificate %s of a failed registration: its policy %s is gone", serial, policy)
 
 
 def _outcome(op: RegistrationOperation, outcome: IssuanceOutcome) -> RegistrationOperation:

@@ -3,6 +3,12 @@
 The issuing CA's private key is sealed at this edge like every other secret (store/keyring.py,
 the row identity ``credential_policies/{key}`` as associated data), so no service handles
 ciphertext and a rotation reseals it with the rest (store/secrets.py).
+
+Row locks (PostgreSQL; SQLite's one writer is serialised already) keep the policy row and its
+certificates consistent: a CRL re-sign takes ``FOR NO KEY UPDATE`` before it reads the revoked
+serials (two revocations at once both reach the CRL), an issue takes ``FOR KEY SHARE`` (issues
+never wait on each other or on a re-sign), and a delete takes ``FOR UPDATE`` before it counts the
+live certificates (so no certificate can be issued between the count and the delete).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.credential_policies import CredentialPolicy, IssuedCertificate, policy_key
@@ -25,7 +31,9 @@ from provisiond.store.tables import credential_policies as p
 from provisiond.store.tables import issued_certificates as c
 
 __all__ = [
+    "CaCache",
     "Crl",
+    "crl_number",
     "delete_policy",
     "due_crls",
     "get_certificate",
@@ -36,7 +44,9 @@ __all__ = [
     "insert_policy",
     "list_certificates",
     "list_policies",
+    "live_certificates",
     "load_ca",
+    "lock_policy",
     "policy_exists",
     "policy_row",
     "revoke",
@@ -45,6 +55,10 @@ __all__ = [
 ]
 
 Crl = tuple[bytes, int, datetime]  # DER, CRL number, nextUpdate
+# Opened CAs by policy key, with the sealed text they were opened from: opening an RSA key costs
+# ~45 ms (its validation), too much inside every registration's write transaction. A rotation or
+# a re-created policy changes the sealed text, which replaces the entry.
+CaCache = dict[str, tuple[str, IssuingCa]]
 
 _POLICY_COLUMNS = (
     p.c.name,
@@ -80,6 +94,9 @@ async def insert_policy(
     key = policy_key(name)
     if await policy_exists(conn, name):
         return False
+    # Rows a policy of this name left before deletes took its certificates along must not become
+    # the new CA's (its CRL would list serials it never signed).
+    await conn.execute(delete(c).where(c.c.policy_key == key))
     sealed = keyring_of(conn).seal(private_key_pem(ca.key), policy_row(key))
     der, number, next_update = crl
     await conn.execute(
@@ -125,22 +142,54 @@ async def list_policies(conn: AsyncConnection) -> list[CredentialPolicy]:
     return [_policy(row) for row in await conn.execute(select(*_POLICY_COLUMNS).order_by(p.c.key))]
 
 
+async def lock_policy(conn: AsyncConnection, name: str, *, for_delete: bool = False) -> bool:
+    """Lock the policy row for the rest of the transaction (a re-sign, or ``for_delete``);
+    ``False`` when there is no such policy."""
+    stmt = select(p.c.key).where(p.c.key == policy_key(name))
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(key_share=not for_delete)  # FOR NO KEY UPDATE / FOR UPDATE
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def live_certificates(conn: AsyncConnection, name: str, now: datetime) -> int:
+    """How many of the policy's certificates are neither revoked nor expired at ``now``."""
+    stmt = select(func.count()).where(
+        c.c.policy_key == policy_key(name), c.c.revoked.is_(None), c.c.not_after > now
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
 async def delete_policy(conn: AsyncConnection, name: str) -> bool:
-    return (await conn.execute(delete(p).where(p.c.key == policy_key(name)))).rowcount == 1
+    """Delete the policy and the records of its certificates (a re-created name starts empty)."""
+    key = policy_key(name)
+    await conn.execute(delete(c).where(c.c.policy_key == key))
+    return (await conn.execute(delete(p).where(p.c.key == key))).rowcount == 1
 
 
-async def load_ca(conn: AsyncConnection, name: str) -> tuple[CredentialPolicy, IssuingCa] | None:
-    """The policy and its issuing CA with the key opened, to sign with; ``None`` if it is gone."""
-    row = (
-        await conn.execute(
-            select(*_POLICY_COLUMNS, p.c.key, p.c.sealed_key).where(p.c.key == policy_key(name))
-        )
-    ).first()
+async def load_ca(
+    conn: AsyncConnection, name: str, cache: CaCache | None = None, *, to_issue: bool = False
+) -> tuple[CredentialPolicy, IssuingCa] | None:
+    """The policy and its issuing CA with the key opened, to sign with; ``None`` if it is gone.
+
+    ``to_issue`` holds the row (``FOR KEY SHARE``) until the transaction ends, so that a delete
+    that counts the live certificates waits for the one being issued; ``cache`` keeps opened CAs.
+    """
+    stmt = select(*_POLICY_COLUMNS, p.c.key, p.c.sealed_key).where(p.c.key == policy_key(name))
+    if to_issue and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(read=True, key_share=True)
+    row = (await conn.execute(stmt)).first()
     if row is None:
         return None
+    policy = _policy(row[: len(_POLICY_COLUMNS)])
+    cached = cache.get(row.key) if cache is not None else None
+    if cached is not None and cached[0] == row.sealed_key:
+        return policy, cached[1]
     pem = keyring_of(conn).open(row.sealed_key, policy_row(row.key))
     chain = tuple(x509.load_pem_x509_certificates(row.chain_pem.encode()))
-    return _policy(row[: len(_POLICY_COLUMNS)]), IssuingCa(load_key(pem.encode()), chain)
+    ca = IssuingCa(load_key(pem.encode()), chain)
+    if cache is not None:
+        cache[row.key] = (row.sealed_key, ca)
+    return policy, ca
 
 
 async def get_crl(conn: AsyncConnection, name: str) -> Crl | None:
@@ -150,6 +199,14 @@ async def get_crl(conn: AsyncConnection, name: str) -> Crl | None:
         )
     ).first()
     return (base64.b64decode(row.crl), row.crl_number, row.crl_next_update) if row else None
+
+
+async def crl_number(conn: AsyncConnection, name: str) -> int | None:
+    """The number of the policy's current CRL (``None``: no such policy): what a cache of the
+    served CRL compares before it reads the CRL itself."""
+    stmt = select(p.c.crl_number).where(p.c.key == policy_key(name))
+    value = (await conn.execute(stmt)).scalar()
+    return int(value) if value is not None else None
 
 
 async def set_crl(conn: AsyncConnection, name: str, crl: Crl, replaces: int) -> bool:
@@ -229,11 +286,19 @@ async def revoke(
     return sorted((row.serial, row.policy_key) for row in rows)
 
 
-async def revoked_serials(conn: AsyncConnection, name: str) -> list[tuple[int, datetime]]:
-    """Every revoked certificate of a policy, for its CRL."""
+async def revoked_serials(
+    conn: AsyncConnection, name: str, expired_before: datetime
+) -> list[tuple[int, datetime]]:
+    """The revoked certificates of a policy for its next CRL: all but those that expired before
+    ``expired_before`` (the thisUpdate of the CRL being replaced, which listed them after they
+    expired: RFC 5280 section 3.3 lets the next one drop them, so the CRL does not grow forever)."""
     rows = await conn.execute(
         select(c.c.serial, c.c.revoked)
-        .where(c.c.policy_key == policy_key(name), c.c.revoked.is_not(None))
+        .where(
+            c.c.policy_key == policy_key(name),
+            c.c.revoked.is_not(None),
+            c.c.not_after >= expired_before,
+        )
         .order_by(c.c.serial)
     )
     return [(int(row.serial, 16), row.revoked) for row in rows]
