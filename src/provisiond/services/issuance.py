@@ -29,6 +29,7 @@ from provisiond.domain.credential_policies import (
     IssuedChain,
     serial_text,
 )
+from provisiond.domain.enrollments import EnrollmentKind
 from provisiond.domain.issuing_ca import CannotIssue, issue_leaf
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registration_results import EnrollmentMatch
@@ -76,6 +77,7 @@ class CertificateIssuer:
         if loaded is None:
             return _outcome(op, IssuanceOutcome.POLICY_DELETED)
         policy, ca = loaded
+        request = replace(request, registration_id=await _common_name(conn, match, op.registration_id))
         try:
             leaf = issue_leaf(ca, request, policy.validity_days, policy.crl_url, now)
         except CannotIssue as exc:  # the device gets a 503 and may retry once the operator fixed it
@@ -85,7 +87,7 @@ class CertificateIssuer:
         record = IssuedCertificate(
             serial=serial_text(leaf.serial_number),
             policy=policy.name,
-            registration_id=op.registration_id,
+            registration_id=request.registration_id,
             sha256_thumbprint=hashlib.sha256(der).hexdigest().upper(),
             not_before=leaf.not_valid_before_utc,
             not_after=leaf.not_valid_after_utc,
@@ -108,6 +110,17 @@ class CertificateIssuer:
         for serial, policy in await repo.revoke(conn, now, serials=[done.certificate.serial]):
             if not await resign_crl(conn, policy, now, self.crl_period):  # a delete waits for live ones
                 log.error("certificate %s of a failed registration: its policy %s is gone", serial, policy)
+
+
+async def _common_name(conn: AsyncConnection, match: EnrollmentMatch, registration_id: str) -> str:
+    """The leaf's CN: one spelling per device, whatever case it registers with (ids compare
+    case-insensitively, so "DEV-1" and "dev-1" are one device, and a broker that takes the CN as
+    the username must see one name). The CSR's CN matched the request's id exactly; the leaf
+    gets the id as enrolled, or for a group member the id of its first certificate."""
+    if match.enrollment.kind is EnrollmentKind.INDIVIDUAL:
+        return match.enrollment.id
+    first = await repo.first_registration_id(conn, id_key(registration_id))
+    return first if first is not None else registration_id
 
 
 def _outcome(op: RegistrationOperation, outcome: IssuanceOutcome) -> RegistrationOperation:

@@ -36,6 +36,7 @@ __all__ = [
     "crl_number",
     "delete_policy",
     "due_crls",
+    "first_registration_id",
     "get_certificate",
     "get_crl",
     "get_policy",
@@ -256,6 +257,17 @@ _CERT_COLUMNS = (
     c.c.operation_id,
     c.c.revoked,
 )
+
+
+async def first_registration_id(conn: AsyncConnection, registration_key: str) -> str | None:
+    """The registration id, as spelt then, of the oldest certificate recorded for a registration."""
+    stmt = (
+        select(c.c.registration_id)
+        .where(c.c.registration_key == registration_key)
+        .order_by(c.c.issued, c.c.serial)
+        .limit(1)
+    )
+    return (await conn.execute(stmt)).scalar()
 
 
 async def get_certificate(conn: AsyncConnection, serial: str) -> IssuedCertificate | None:

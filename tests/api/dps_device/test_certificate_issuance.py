@@ -328,3 +328,33 @@ async def test_a_policy_whose_ca_expired_answers_a_clear_503_and_writes_nothing(
     with pytest.raises(NotFound):
         await dps.ctx.registration_states.get("dev-1")
     assert await dps.ctx.credential_policies.certificates() == []
+
+
+def _cn(result: dict[str, Any]) -> str:
+    leaf = x509.load_der_x509_certificate(
+        base64.b64decode(result["registrationState"]["issuedCertificateChain"][0])
+    )
+    return str(leaf.subject.rfc4514_string())
+
+
+async def test_a_device_registering_in_another_case_gets_its_enrolled_id_as_cn(
+    dps: DpsApi, hub: str, policy: str
+) -> None:
+    """Ids compare case-insensitively, so "DEV-1" is dev-1: its CSR names the id as sent (exact
+    match), its leaf the id as enrolled, never a second name for a broker's username."""
+    await enroll(dps, "dev-1", credentialPolicyName=policy)
+    upper = Device(dps, "DEV-1", KEY)
+    refused = await register(upper, {"csr": make_csr("dev-1").b64})
+    assert refused.status_code == 400 and refused.json()["errorCode"] == 400037
+    assert _cn(await run(upper, {"csr": make_csr("DEV-1").b64})) == "CN=dev-1"
+    assert _cn(await run(Device(dps, "dev-1", KEY), {"csr": make_csr("dev-1").b64})) == "CN=dev-1"
+    assert {c.registration_id for c in await dps.ctx.credential_policies.certificates("dev-1")} == {"dev-1"}
+
+
+async def test_a_group_member_keeps_the_cn_of_its_first_certificate_in_any_case(
+    dps: DpsApi, hub: str, policy: str
+) -> None:
+    await enroll_group(dps, "grp", credentialPolicyName=policy)
+    first = await run(group_device(dps, "member-1"), {"csr": make_csr("member-1").b64})
+    again = await run(group_device(dps, "MEMBER-1"), {"csr": make_csr("MEMBER-1").b64})
+    assert _cn(first) == _cn(again) == "CN=member-1"
