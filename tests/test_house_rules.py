@@ -28,3 +28,22 @@ def test_every_public_module_says_what_it_exports() -> None:
         and "__all__" not in path.read_text()
     ]
     assert missing == []
+
+
+def test_no_command_group_prints_local_variables_in_a_traceback() -> None:
+    """Typer's pretty tracebacks show every frame's locals by default: a CA key read by
+    ``credential-policy create`` (or an outer key) would reach the terminal and its logs."""
+    import typer
+
+    from provisiond.cli.main import app
+
+    def groups(app: typer.Typer) -> list[typer.Typer]:
+        found = [app]
+        for info in app.registered_groups:
+            assert info.typer_instance is not None
+            found += groups(info.typer_instance)
+        return found
+
+    every = groups(app)
+    assert len(every) > 5  # dps, its credential-policy and certificate groups, partner, …
+    assert [g.info.help for g in every if g.pretty_exceptions_show_locals] == []

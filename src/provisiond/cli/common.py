@@ -56,8 +56,16 @@ def group(help: str) -> typer.Typer:
 
     Typer's rich help (click 8.5) shows a flag as ``--json <bool>``, as if it took a value, and
     reads ``[default: …]`` in our help texts as markup and drops it; plain help shows both right.
+    Tracebacks never show local variables: a CA key or a password read by a command would be
+    printed with them (older Typer releases showed them by default; said here, not left to it).
     """
-    return typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None, help=help)
+    return typer.Typer(
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_show_locals=False,
+        help=help,
+    )
 
 
 class CommandFailed(Exception):
