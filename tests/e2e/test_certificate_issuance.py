@@ -223,10 +223,11 @@ async def test_a_device_gets_a_chain_to_the_policy_root_that_passes_mutual_tls_u
     assert handshake(tls_server_context(tmp_path, chain_file, crl_file), leaf, key) is None
     assert handshake(tls_server_context(tmp_path, chain_file, crl_file, whole_chain=False), leaf, key) is None
 
-    revoked = json.loads(
-        server.cli("dps", "certificate", "revoke", "--registration", device.rid, "--json").stdout
-    )
+    out = server.cli("dps", "certificate", "revoke", "--registration", device.rid, "--json")
+    revoked = json.loads(out.stdout)
     assert revoked["revoked"] == [f"{certs[0].serial_number:X}"]
+    # Its enrollment (or group) is still enabled: the device could get a new certificate.
+    assert f"warning: the enrollment of {device.rid} is enabled" in out.stderr
     _, crl_file = write_chain_and_crl(server, policy["name"], tmp_path)
     for whole_chain in (True, False):  # nginx's ssl_crl, Mosquitto's crlfile
         refused = handshake(

@@ -10,7 +10,13 @@ from cryptography import x509
 from sqlalchemy import select
 
 from provisiond.domain.certificate_requests import check_csr
-from provisiond.domain.enrollments import Attestation, AttestationType, Enrollment, EnrollmentKind
+from provisiond.domain.enrollments import (
+    Attestation,
+    AttestationType,
+    Enrollment,
+    EnrollmentKind,
+    SymmetricKeyAttestation,
+)
 from provisiond.domain.registration_results import EnrollmentMatch
 from provisiond.domain.registrations import OperationStatus, RegistrationOperation
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound
@@ -18,6 +24,7 @@ from provisiond.services.credential_policies import CredentialPolicyService
 from provisiond.services.issuance import CertificateIssuer
 from provisiond.services.secrets import rotate
 from provisiond.store import credential_policies as repo
+from provisiond.store import enrollments
 from provisiond.store.db import Database
 from provisiond.store.tables import credential_policies
 from tests.support.clock import FakeClock
@@ -329,3 +336,30 @@ async def test_concurrent_revocations_both_reach_the_crl(db: Database) -> None:
         listed = {r.serial_number for r in crl}
         assert {int(first, 16), int(second, 16)} <= listed
         assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 2 * round_ + 3
+
+
+async def test_revoke_names_the_devices_whose_enabled_enrollment_can_get_a_new_certificate(
+    db: Database,
+) -> None:
+    """Revoking alone does not stop a device whose onboarding credential still works."""
+    clock = FakeClock()
+    svc = service(db, clock)
+    await svc.create("fleet")
+    key = "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U="
+    attestation = Attestation(AttestationType.SYMMETRIC_KEY, SymmetricKeyAttestation(key, key))
+    async with db.write() as conn:
+        for rid, enabled in (("dev-on", True), ("dev-off", False)):
+            await enrollments.insert_enrollment(
+                conn,
+                Enrollment(
+                    EnrollmentKind.INDIVIDUAL,
+                    rid,
+                    attestation,
+                    credential_policy="fleet",
+                    provisioning_enabled=enabled,
+                ).stamped(clock()),
+            )
+    on, off = await issue_one(db, clock, "dev-on"), await issue_one(db, clock, "dev-off")
+    gone = await issue_one(db, clock, "dev-unenrolled")
+    revoked = [*await svc.revoke(serial=on), *await svc.revoke(serial=off), *await svc.revoke(serial=gone)]
+    assert await svc.still_enrolled(revoked) == ["dev-on"]

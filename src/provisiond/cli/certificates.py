@@ -209,9 +209,17 @@ def certificate_revoke(
     if (registration is None) == (serial is None):
         raise fail("give exactly one of --registration ID or --serial S", 2)
 
-    async def action(db: Database) -> list[str]:
-        return await _service(settings, db).revoke(registration_id=registration, serial=serial)
+    async def action(db: Database) -> tuple[list[str], list[str]]:
+        service = _service(settings, db)
+        revoked = await service.revoke(registration_id=registration, serial=serial)
+        return revoked, await service.still_enrolled(revoked)
 
-    revoked = run(with_db(settings, action))
+    revoked, enrolled = run(with_db(settings, action))
+    for rid in enrolled:
+        typer.echo(
+            f"warning: the enrollment of {rid} is enabled: the device can register again and get a "
+            "new certificate; disable the enrollment or rotate its key (docs/certificates.md)",
+            err=True,
+        )
     human = "\n".join(f"revoked {s}" for s in revoked) or "nothing to revoke: already revoked"
     emit(as_json, {"revoked": revoked}, human)

@@ -27,6 +27,7 @@ from provisiond.domain.credential_policies import (
     policy_key,
     serial_text,
 )
+from provisiond.domain.enrollments import EnrollmentKind
 from provisiond.domain.issuing_ca import (
     IssuingCa,
     KeyType,
@@ -39,6 +40,7 @@ from provisiond.domain.issuing_ca import (
 from provisiond.domain.registration_ids import id_key
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, ProvisiondError
 from provisiond.store import credential_policies as repo
+from provisiond.store import enrollments, registrations
 from provisiond.store.db import Database
 
 __all__ = ["CredentialPolicyService", "CrlFile", "CrlNotStored", "resign_crl"]
@@ -234,6 +236,15 @@ class CredentialPolicyService:
                     )
         return [s for s, _ in revoked]
 
+    async def still_enrolled(self, serials: list[str]) -> list[str]:
+        """The registration ids of these certificates whose enrollment (or group) is enabled: such
+        a device can register again with its onboarding credential and get a new certificate, so
+        revoking alone does not stop it (``certificate revoke`` warns about them)."""
+        async with self.db.read() as conn:
+            certs = [await repo.get_certificate(conn, s) for s in serials]
+            ids = sorted({c.registration_id for c in certs if c is not None})
+            return [rid for rid in ids if await _may_register(conn, rid)]
+
     async def refresh_due(self, only: str | None = None) -> int:
         """Re-sign every CRL that has less than half its window left; how many were re-signed."""
         now = self.clock()
@@ -259,6 +270,18 @@ class CredentialPolicyService:
             if fresh is None or fresh[2] >= now + self.crl_period / 2:  # re-signed meanwhile
                 return False
             return await resign_crl(conn, name, now, self.crl_period)
+
+
+async def _may_register(conn: AsyncConnection, registration_id: str) -> bool:
+    key = id_key(registration_id)
+    individual = await enrollments.get_enrollment(conn, EnrollmentKind.INDIVIDUAL, key)
+    if individual is not None:
+        return individual.provisioning_enabled
+    state = await registrations.get_state(conn, key)
+    if state is None or state.enrollment_group_id is None:
+        return False
+    group = await enrollments.get_enrollment(conn, EnrollmentKind.GROUP, id_key(state.enrollment_group_id))
+    return group is not None and group.provisioning_enabled
 
 
 def _crl_file(current: repo.Crl, upper: str) -> CrlFile:
