@@ -152,7 +152,7 @@ class Dialect:
 
     ``public_reason``: every route authenticates its caller (docs/security.md), except those of
     a dialect that names here why it may not; the CRL route is the one such exception, and a test
-    (tests/api/test_edge.py) keeps it the only one.
+    (tests/api/test_public_routes.py) keeps it the only one.
     """
 
     name: str

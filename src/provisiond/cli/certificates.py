@@ -129,7 +129,7 @@ def policy_list(settings: Settings, as_json: JsonFlag = False) -> None:
 @credential_policy_app.command("delete")
 @with_settings()
 def policy_delete(settings: Settings, name: str, as_json: JsonFlag = False) -> None:
-    """Delete a policy and its CA key: its enrollments issue nothing from then on."""
+    """Delete a policy, its CA key and its certificate records (refused while one is still valid)."""
     run(with_db(settings, lambda db: _service(settings, db).delete(name)))
     emit(as_json, {"deleted": name}, f"deleted credential policy {name}")
 

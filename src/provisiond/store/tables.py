@@ -182,7 +182,8 @@ credential_policies = Table(
     Column("upper_crls", Text, nullable=True),
 )
 
-# Every certificate a policy issued (kept after its policy is deleted); ``serial`` is upper-case hex.
+# Every certificate a policy issued (deleted with its policy, which waits until none is valid);
+# ``serial`` is upper-case hex.
 issued_certificates = Table(
     "issued_certificates",
     metadata,
