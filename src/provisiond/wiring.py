@@ -17,6 +17,7 @@ from provisiond.api.context import AppContext
 from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
+from provisiond.services.audit import Retention
 from provisiond.services.claims import ClaimsService
 from provisiond.services.custom_allocation import CustomAllocations, CustomAllocator
 from provisiond.services.enrollments import EnrollmentService, WebhookRules
@@ -35,11 +36,13 @@ __all__ = ["build_services", "operation_worker", "running"]
 def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -> OperationWorker:
     """The operation worker as settings configure it (the server's in-process one, and the
     ``provisiond worker`` process alike)."""
+    days = settings.audit_retention_days
     return OperationWorker(
         db,
         clock,
         batch_size=settings.worker_batch_size,
         lease_seconds=settings.worker_lease_seconds,
+        retention=Retention(db, days, clock) if days is not None else None,
     )
 
 

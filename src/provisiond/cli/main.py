@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from provisiond.cli.audit import audit_app
 from provisiond.cli.claims import partner_app, worker
 from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.cli.dps import dps_app
@@ -25,6 +26,7 @@ app.add_typer(partner_app, name="partner")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(settings_app, name="settings")
+app.add_typer(audit_app, name="audit")
 app.command("worker")(worker)
 
 Port = Annotated[int | None, typer.Option("--port", help="HTTPS port [default: recorded, else 8443]")]

@@ -16,13 +16,21 @@ from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
+from provisiond.services.enrollment_audit import record_delete, record_refused, record_write
 from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as repo
 from provisiond.store import hubs as hub_repo
 from provisiond.store import tpm as tpm_repo
 from provisiond.store.db import Database
 
-__all__ = ["BulkItemFailure", "BulkMode", "EnrollmentService", "ItemRejected", "Page", "WebhookRules"]
+__all__ = [
+    "BulkItemFailure",
+    "BulkMode",
+    "EnrollmentService",
+    "ItemRejected",
+    "Page",
+    "WebhookRules",
+]
 
 MAX_BULK_ITEMS = 10
 
@@ -32,6 +40,9 @@ class BulkMode(StrEnum):
     UPDATE = "update"
     UPDATE_IF_MATCH_ETAG = "updateIfMatchETag"
     DELETE = "delete"
+
+
+_VERBS = {"create": "create", "update": "update", "updateIfMatchETag": "update", "delete": "delete"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +134,12 @@ class EnrollmentService:
                 for n, record in creates:
                     if record.key in inserted:
                         inserted.discard(record.key)
+                        await record_write(conn, None, record, mode.value)
                     else:
                         exists = AlreadyExists(f"{record.kind.id_name} {record.id!r} exists")
                         failures.append((n, BulkItemFailure(record.id, exists)))
+            for _, failure in failures:
+                await record_refused(conn, kind, _VERBS[mode], failure.id, failure.error.message, mode.value)
         return [failure for _, failure in sorted(failures, key=lambda pair: pair[0])]
 
     async def page(self, kind: EnrollmentKind, continuation: str | None, size: int) -> Page[Enrollment]:
@@ -142,16 +156,16 @@ async def _apply_bulk_item(
     conn: AsyncConnection, mode: BulkMode, item: Enrollment, now: datetime, webhooks: WebhookRules
 ) -> None:
     if mode is BulkMode.DELETE:
-        await _delete(conn, item.kind, item.id, None)
+        await _delete(conn, item.kind, item.id, None, bulk=mode.value)
         return
     record = await _checked(conn, item, now, webhooks)
     if mode is BulkMode.CREATE:
         if not await repo.insert_enrollment(conn, record):
             raise AlreadyExists(f"{item.kind.id_name} {item.id!r} exists")
     elif mode is BulkMode.UPDATE:
-        await repo.upsert_enrollment(conn, record)
+        await _write(conn, record, None, bulk=mode.value)
     else:
-        await _write(conn, record, normalize_if_match(item.etag) or "")
+        await _write(conn, record, normalize_if_match(item.etag) or "", bulk=mode.value)
 
 
 async def _checked(
@@ -162,11 +176,17 @@ async def _checked(
     return record
 
 
-async def _write(conn: AsyncConnection, record: Enrollment, if_match: str | None) -> Enrollment:
-    if if_match is None:
-        return await repo.upsert_enrollment(conn, record)
-    written = await repo.update_enrollment(conn, record, if_match)
+async def _write(
+    conn: AsyncConnection, record: Enrollment, if_match: str | None, bulk: str | None = None
+) -> Enrollment:
+    prior = await repo.get_enrollment(conn, record.kind, record.key)  # the audit entry's "before"
+    written = await (
+        repo.upsert_enrollment(conn, record)
+        if if_match is None
+        else repo.update_enrollment(conn, record, if_match)
+    )
     if written is not None:
+        await record_write(conn, prior, written, bulk)
         return written
     if await repo.get_enrollment_etag(conn, record.kind, record.key) is None:
         raise NotFound(f"{record.kind.id_name} {record.id!r} does not exist")
@@ -174,12 +194,17 @@ async def _write(conn: AsyncConnection, record: Enrollment, if_match: str | None
 
 
 async def _delete(
-    conn: AsyncConnection, kind: EnrollmentKind, enrollment_id: str, if_match: str | None
+    conn: AsyncConnection,
+    kind: EnrollmentKind,
+    enrollment_id: str,
+    if_match: str | None,
+    bulk: str | None = None,
 ) -> None:
     key = id_key(enrollment_id)
     if await repo.delete_enrollment(conn, kind, key, if_match):
         if kind is EnrollmentKind.INDIVIDUAL:
             await tpm_repo.delete_keys(conn, key)
+        await record_delete(conn, kind, enrollment_id, bulk)
         return
     if await repo.get_enrollment_etag(conn, kind, key) is None:
         raise NotFound(f"{kind.id_name} {enrollment_id!r} does not exist")

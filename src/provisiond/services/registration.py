@@ -38,6 +38,7 @@ from provisiond.domain.registrations import (
 from provisiond.errors import Throttled
 from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
+from provisiond.services.registration_audit import record_registration
 from provisiond.services.tpm_attestation import (
     PresentedTpm,
     TpmChallenge,
@@ -102,6 +103,7 @@ class RegistrationService:
                 return await issue_challenge(conn, need.enrollment, registration_id, read_tpm(), self.clock())
             payload = read_payload()
             started = await self._start(conn, match, registration_id, payload, client_ip)
+            await record_registration(conn, started)
         if started.status is OperationStatus.ASSIGNING:
             self.custom_allocations.spawn(started)
         return started
