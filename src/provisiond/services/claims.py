@@ -92,6 +92,14 @@ class ClaimsService:
             await audit.record(conn, "partner.rotateToken", str(partner_id))
         return token
 
+    async def partner(self, partner_id: int) -> Partner:
+        """A partner by id: the operator acting for it (``provisiond claim import --partner``)."""
+        async with self.db.read() as conn:
+            found = await repo.get_partner(conn, partner_id)
+        if found is None:
+            raise NotFound(f"no partner {partner_id}")
+        return found
+
     async def authenticate(self, token: str | None) -> Partner:
         """The partner a bearer token belongs to (looked up by its hash)."""
         if not token:

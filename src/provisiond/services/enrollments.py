@@ -11,7 +11,13 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.enrollments import Enrollment, EnrollmentKind, normalize_if_match
+from provisiond.domain.enrollments import (
+    Enrollment,
+    EnrollmentKind,
+    keep_stored_keys,
+    normalize_if_match,
+    same_content,
+)
 from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.webhooks import check_webhook_url
@@ -27,6 +33,8 @@ __all__ = [
     "BulkItemFailure",
     "BulkMode",
     "EnrollmentService",
+    "ImportResult",
+    "ImportStatus",
     "ItemRejected",
     "Page",
     "WebhookRules",
@@ -51,6 +59,22 @@ class ItemRejected:
 
     id: str
     error: InvalidInput
+
+
+class ImportStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What ``import_batch`` did with one item; ``reason`` says why it failed."""
+
+    id: str
+    status: ImportStatus
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +165,37 @@ class EnrollmentService:
             for _, failure in failures:
                 await record_refused(conn, kind, _VERBS[mode], failure.id, failure.error.message, mode.value)
         return [failure for _, failure in sorted(failures, key=lambda pair: pair[0])]
+
+    async def import_batch(
+        self, items: Sequence[Enrollment | ItemRejected], *, dry_run: bool = False
+    ) -> list[ImportResult]:
+        """Create or replace each item on its own, in one transaction (``enroll import``).
+
+        Unlike ``bulk`` a batch may hold thousands and re-running it is safe: a record already
+        stored with the same content is left alone (``unchanged``), symmetric keys a row leaves
+        out keep the stored ones instead of being generated anew, and a refused item is
+        reported while the others are written. ``dry_run`` checks every item and writes nothing.
+        """
+        now = self._clock()
+        results: list[ImportResult] = []
+        async with self._db.read() if dry_run else self._db.write() as conn:
+            for item in items:
+                if isinstance(item, ItemRejected):
+                    results.append(ImportResult(item.id, ImportStatus.FAILED, item.error.message))
+                    continue
+                try:
+                    prior = await repo.get_enrollment(conn, item.kind, item.key)
+                    record = await _checked(conn, keep_stored_keys(item, prior), now, self._webhooks)
+                    if prior is not None and same_content(prior, record):
+                        results.append(ImportResult(item.id, ImportStatus.UNCHANGED))
+                        continue
+                    if not dry_run:
+                        await _write(conn, record, None, bulk="import")
+                    status = ImportStatus.CREATED if prior is None else ImportStatus.UPDATED
+                    results.append(ImportResult(item.id, status))
+                except InvalidInput as exc:
+                    results.append(ImportResult(item.id, ImportStatus.FAILED, exc.message))
+        return results
 
     async def page(self, kind: EnrollmentKind, continuation: str | None, size: int) -> Page[Enrollment]:
         """One page in id order; the token is present only when another non-empty page follows."""
