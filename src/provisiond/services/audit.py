@@ -18,7 +18,7 @@ rolls back with the change.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,7 +30,17 @@ from provisiond.domain.clock import Clock, utc_now
 from provisiond.store import audit as repo
 from provisiond.store.db import Database
 
-__all__ = ["AuditService", "Retention", "acting", "begin", "current", "identify", "record"]
+__all__ = [
+    "AuditService",
+    "Change",
+    "Retention",
+    "acting",
+    "begin",
+    "current",
+    "identify",
+    "record",
+    "record_all",
+]
 
 _NOBODY = AuditContext()  # outside any request or command: provisiond itself
 _current: ContextVar[AuditContext] = ContextVar("provisiond_audit")
@@ -91,6 +101,41 @@ async def record(
         details=merged,
     )
     await repo.insert_entry(conn, entry)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry to record, by the current actor (``record_all``)."""
+
+    action: str
+    target: str
+    outcome: Outcome | str = Outcome.SUCCESS
+    details: Mapping[str, Detail] | None = None
+    at: datetime | None = None
+
+
+async def record_all(conn: AsyncConnection, changes: Sequence[Change]) -> None:
+    """Append several entries with one statement: a bulk request's items (one round trip, not
+    one per item, so auditing does not halve the rate of bulk writes)."""
+    if not changes:
+        return
+    context = current()
+    transport = {"transport": context.transport.value} if context.transport is not None else {}
+    now = utc_now()
+    entries = [
+        AuditEntry(
+            time=change.at or now,
+            actor=context.actor,
+            action=change.action,
+            target=change.target,
+            outcome=change.outcome,
+            request_id=context.request_id,
+            source=context.source,
+            details={**(change.details or {}), **transport},
+        )
+        for change in changes
+    ]
+    await repo.insert_entries(conn, entries)
 
 
 @dataclass

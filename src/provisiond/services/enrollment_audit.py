@@ -13,7 +13,7 @@ from provisiond.domain.audit import Outcome
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind
 from provisiond.services import audit
 
-__all__ = ["record_delete", "record_refused", "record_write", "resource"]
+__all__ = ["record_delete", "record_write", "refused_change", "resource", "write_change"]
 
 
 def resource(kind: EnrollmentKind) -> str:
@@ -25,10 +25,8 @@ def _status(record: Enrollment) -> str:
     return "enabled" if record.provisioning_enabled else "disabled"
 
 
-async def record_write(
-    conn: AsyncConnection, prior: Enrollment | None, written: Enrollment, bulk: str | None = None
-) -> None:
-    """Record a create or replace of ``written`` (``prior``: the record it replaced, if any)."""
+def write_change(prior: Enrollment | None, written: Enrollment, bulk: str | None = None) -> audit.Change:
+    """A create or replace of ``written`` (``prior``: the record it replaced, if any)."""
     if prior is None:
         verb = "create"
     elif prior.provisioning_enabled != written.provisioning_enabled:
@@ -41,9 +39,22 @@ async def record_write(
     }
     if bulk is not None:
         details["bulk"] = bulk
-    await audit.record(
-        conn, f"{resource(written.kind)}.{verb}", written.id, details=details, at=written.updated
-    )
+    return audit.Change(f"{resource(written.kind)}.{verb}", written.id, details=details, at=written.updated)
+
+
+def refused_change(
+    kind: EnrollmentKind, verb: str, enrollment_id: str, reason: str, bulk: str
+) -> audit.Change:
+    """A bulk item refused while the rest of its batch was written."""
+    details = {"bulk": bulk, "reason": reason[:500]}
+    return audit.Change(f"{resource(kind)}.{verb}", enrollment_id, Outcome.FAILURE, details)
+
+
+async def record_write(
+    conn: AsyncConnection, prior: Enrollment | None, written: Enrollment, bulk: str | None = None
+) -> None:
+    """Record a create or replace of ``written`` in ``conn``'s transaction."""
+    await audit.record_all(conn, [write_change(prior, written, bulk)])
 
 
 async def record_delete(
@@ -51,16 +62,3 @@ async def record_delete(
 ) -> None:
     details = {"bulk": bulk} if bulk is not None else None
     await audit.record(conn, f"{resource(kind)}.delete", enrollment_id, details=details)
-
-
-async def record_refused(
-    conn: AsyncConnection, kind: EnrollmentKind, verb: str, enrollment_id: str, reason: str, bulk: str
-) -> None:
-    """A bulk item refused while the rest of its batch was written."""
-    await audit.record(
-        conn,
-        f"{resource(kind)}.{verb}",
-        enrollment_id,
-        Outcome.FAILURE,
-        details={"bulk": bulk, "reason": reason[:500]},
-    )

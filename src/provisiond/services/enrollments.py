@@ -22,7 +22,8 @@ from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
-from provisiond.services.enrollment_audit import record_delete, record_refused, record_write
+from provisiond.services import audit
+from provisiond.services.enrollment_audit import record_delete, record_write, refused_change, write_change
 from provisiond.store import cas as ca_repo
 from provisiond.store import enrollments as repo
 from provisiond.store import hubs as hub_repo
@@ -139,6 +140,7 @@ class EnrollmentService:
         now = self._clock()
         failures: list[tuple[int, BulkItemFailure]] = []
         creates: list[tuple[int, Enrollment]] = []
+        changes: list[audit.Change] = []
         async with self._db.write() as conn:
             for n, item in enumerate(items):
                 if isinstance(item, ItemRejected):
@@ -158,12 +160,14 @@ class EnrollmentService:
                 for n, record in creates:
                     if record.key in inserted:
                         inserted.discard(record.key)
-                        await record_write(conn, None, record, mode.value)
+                        changes.append(write_change(None, record, mode.value))
                     else:
                         exists = AlreadyExists(f"{record.kind.id_name} {record.id!r} exists")
                         failures.append((n, BulkItemFailure(record.id, exists)))
-            for _, failure in failures:
-                await record_refused(conn, kind, _VERBS[mode], failure.id, failure.error.message, mode.value)
+            changes += [
+                refused_change(kind, _VERBS[mode], f.id, f.error.message, mode.value) for _, f in failures
+            ]
+            await audit.record_all(conn, changes)  # the created and the refused items, one statement
         return [failure for _, failure in sorted(failures, key=lambda pair: pair[0])]
 
     async def import_batch(

@@ -6,6 +6,7 @@ updates one (tests/store/test_audit.py holds the module to that).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,22 +17,29 @@ from provisiond import jsontext
 from provisiond.domain.audit import Actor, AuditEntry, AuditFilter
 from provisiond.store.tables import audit_entries
 
-__all__ = ["delete_before", "entries_after", "insert_entry", "list_entries"]
+__all__ = ["delete_before", "entries_after", "insert_entries", "insert_entry", "list_entries"]
+
+
+def _row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "time": entry.time,
+        "actor": str(entry.actor)[:200],
+        "action": entry.action,
+        "target": entry.target[:255],
+        "outcome": str(entry.outcome),
+        "request_id": entry.request_id,
+        "source": entry.source,
+        "details": jsontext.dumps(dict(entry.details)) if entry.details else None,
+    }
 
 
 async def insert_entry(conn: AsyncConnection, entry: AuditEntry) -> None:
-    await conn.execute(
-        insert(audit_entries).values(
-            time=entry.time,
-            actor=str(entry.actor)[:200],
-            action=entry.action,
-            target=entry.target[:255],
-            outcome=str(entry.outcome),
-            request_id=entry.request_id,
-            source=entry.source,
-            details=jsontext.dumps(dict(entry.details)) if entry.details else None,
-        )
-    )
+    await conn.execute(insert(audit_entries).values(**_row(entry)))
+
+
+async def insert_entries(conn: AsyncConnection, entries: Sequence[AuditEntry]) -> None:
+    """Several entries in one statement (executemany), in order."""
+    await conn.execute(insert(audit_entries), [_row(entry) for entry in entries])
 
 
 def _entry(row: Any) -> AuditEntry:
