@@ -34,6 +34,7 @@ from tests.api.dps_device.conftest import KEY, KEY2, Device
 from tests.api.zerotouch.conftest import SECTION, ident
 from tests.support.clock import FakeClock
 from tests.support.pki import issue
+from tests.support.webhook import serve_webhook
 
 CLIENT = "10.1.2.3"  # the address running_app's client calls from
 HUB = "hub-a.azure-devices.net"
@@ -217,6 +218,25 @@ async def device_register_failed(env: Env) -> dict[str, Any]:
     await env.ctx.hubs.remove(HUB)  # nothing left to assign
     await register(env, "dev-nohub")
     return {"target": "dev-nohub", "outcome": "failed", "source": CLIENT}
+
+
+async def device_register_custom(env: Env) -> dict[str, Any]:
+    """A webhook decides later: ``assigning`` first, then the decision, both with the request's id."""
+    with serve_webhook() as hook:
+        hook.answer(200, {"iotHubHostName": HUB})
+        custom = {"webhookUrl": hook.url, "apiVersion": "2021-10-01"}
+        r = await register(env, "dev-c", allocationPolicy="custom", customAllocationDefinition=custom)
+        await env.ctx.custom_allocations.drain()
+    _decided, started = await entries(env, action="device.register", target="dev-c")
+    assert (started.outcome, started.request_id) == ("assigning", r.headers["x-request-id"])
+    return {
+        "actor": "device:dev-c",
+        "target": "dev-c",
+        "outcome": "assigned",
+        "request_id": r.headers["x-request-id"],
+        "source": CLIENT,
+        "details": {"hub": HUB, "transport": "https"},
+    }
 
 
 async def registration_state_delete(env: Env) -> dict[str, Any]:
@@ -453,6 +473,7 @@ ROWS: dict[str, tuple[str, Row]] = {
     "device.register": ("device.register", device_register),
     "device.register (disabled)": ("device.register", device_register_disabled),
     "device.register (failed)": ("device.register", device_register_failed),
+    "device.register (custom allocation)": ("device.register", device_register_custom),
     "instance.create": ("instance.create", instance_create),
     "policy.create": ("policy.create", policy_create),
     "policy.delete": ("policy.delete", policy_delete),
