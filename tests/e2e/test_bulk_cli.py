@@ -270,3 +270,16 @@ def test_watch_of_an_unknown_operation_fails_in_one_line(server: ServerProcess) 
 
 
 _ = httpx
+
+
+def test_the_credential_policy_column_is_accepted_and_passed_on(
+    server: ServerProcess, hub: str, tmp_path: Path
+) -> None:
+    """``credentialPolicyName`` reaches the service API's parser as the API would receive it; the
+    check that the policy exists comes with certificate issuance (issue 17), at merge."""
+    rid = uid("cred")
+    path = write_csv(
+        tmp_path / "cred.csv", [{"registrationId": rid, "iotHubs": hub, "credentialPolicyName": "default"}]
+    )
+    code, report = import_json(server, path)
+    assert code == 0 and report["created"] == 1
