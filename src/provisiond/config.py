@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a dead worker's operation is taken over after this"
     )
     in_process_worker: bool = Field(default=True, description="serve also runs the operation worker")
+    audit_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="audit entries older than this many days are deleted by the worker (unset: kept)",
+    )
     trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = Field(
         default_factory=list,
         description="CIDRs of TLS-terminating proxies whose x-forwarded-client-cert header is believed",

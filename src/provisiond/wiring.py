@@ -17,6 +17,7 @@ from provisiond.api.context import AppContext
 from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.config import Settings
 from provisiond.domain.clock import Clock, utc_now
+from provisiond.services.audit import Retention
 from provisiond.services.claims import ClaimsService
 from provisiond.services.credential_policies import CredentialPolicyService
 from provisiond.services.custom_allocation import CustomAllocations, CustomAllocator
@@ -37,8 +38,9 @@ __all__ = ["build_services", "operation_worker", "running"]
 def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -> OperationWorker:
     """The operation worker as settings configure it (the server's in-process one, and the
     ``provisiond worker`` process alike); its housekeeping re-signs CRLs, checked ten times per
-    half window (at most every minute), so none is re-signed late."""
+    half window (at most every minute), so none is re-signed late, and prunes the audit trail."""
     crls = CredentialPolicyService(db, clock, settings.crl_period)
+    days = settings.audit_retention_days
     return OperationWorker(
         db,
         clock,
@@ -46,6 +48,7 @@ def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -
         lease_seconds=settings.worker_lease_seconds,
         housekeeping=crls.refresh_due,
         housekeeping_seconds=min(60.0, settings.crl_period.total_seconds() / 20),
+        retention=Retention(db, days, clock) if days is not None else None,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import SERVER_SETTINGS, claims, enrollments, query, registrations
+from bench import SERVER_SETTINGS, audit_export, claims, enrollments, query, registrations
 from bench.__main__ import _table
 from bench.profile import summarize
 
@@ -24,6 +24,7 @@ def test_every_benchmark_runs_and_the_table_shows_each_with_its_baseline(tmp_pat
         out["enrollments"] = enrollments.run(server, clients=2, batches=3)
         out["query"] = query.run(server, count=300)
         out["claims_sqlite"] = claims.run(server, count=200)
+        out["audit_export"] = audit_export.run(server, count=300)
     finally:
         server.stop()
 
@@ -37,10 +38,16 @@ def test_every_benchmark_runs_and_the_table_shows_each_with_its_baseline(tmp_pat
     claim = out["claims_sqlite"]
     assert isinstance(claim, dict)
     assert claim["measured"]["seconds"] > 0 and claim["baseline"]["seconds"] > 0
-    out["sizes"] = {"enrollments_stored": 300, "claim": 200}
+    export = out["audit_export"]
+    assert isinstance(export, dict)
+    assert (
+        export["measured"]["rate"] > 0 and export["baseline"]["rate"] > 0 and export["measured"]["rss_mb"] > 0
+    )
+    out["sizes"] = {"enrollments_stored": 300, "claim": 200, "audit_entries": 300}
     table = _table(out)
     assert "registrations (devices/s" in table and "claim 200, sqlite" in table
     assert "query 300 enrollments" in table
+    assert "audit export 300 entries" in table and "memory of audit export" in table
     assert "| 0.00 |" not in table  # a ratio rounded to zero would mean a broken measurement
 
 

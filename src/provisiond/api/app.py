@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from provisiond import __version__
+from provisiond.api.audit_edge import AuditOriginMiddleware
 from provisiond.api.client_certs import ClientCertificateMiddleware
 from provisiond.api.context import AppContext
 from provisiond.api.dialects import DIALECTS
@@ -50,6 +51,7 @@ def create_app(
     app.state.mqtt_sessions = sessions
     app.state.mqtt_connections = lambda: len(sessions)
     app.add_middleware(ClientCertificateMiddleware, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(AuditOriginMiddleware)
     dialects = [dialect for dialect in DIALECTS if dialect.enabled(settings)]
     canonicalizers = [d.canonical_path for d in dialects if d.canonical_path is not None]
     if canonicalizers:

@@ -11,7 +11,9 @@ import signal
 from provisiond import wiring
 from provisiond.cli.common import JsonFlag, emit, group, run, with_db, with_settings
 from provisiond.config import Settings
+from provisiond.domain.audit import AuditContext
 from provisiond.gc_tuning import tune_gc
+from provisiond.services import audit
 from provisiond.services.claims import ClaimsService
 from provisiond.store.db import Database
 
@@ -77,5 +79,6 @@ def worker(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await running
 
-    with contextlib.suppress(KeyboardInterrupt):  # SIGINT before the handlers above are installed
+    # The worker's entries (completions, retention) are by provisiond, not by whoever started it.
+    with contextlib.suppress(KeyboardInterrupt), audit.acting(AuditContext()):
         run(with_db(settings, main))

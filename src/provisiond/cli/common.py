@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import getpass
 import inspect
 import json
+import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,7 +19,9 @@ from pydantic import ValidationError
 
 from provisiond.config import Settings, database_conflict, load_settings
 from provisiond.datadir import make_private, private_umask
+from provisiond.domain.audit import Actor, ActorKind, AuditContext, Transport
 from provisiond.errors import ProvisiondError
+from provisiond.services import audit
 from provisiond.services.secrets import KeyringError, open_database
 from provisiond.store.db import Database
 
@@ -28,6 +33,7 @@ __all__ = [
     "emit",
     "fail",
     "group",
+    "operator_context",
     "run",
     "settings_from",
     "with_db",
@@ -141,7 +147,8 @@ def with_settings(*flag_names: str) -> Callable[[Callable[..., T]], Callable[...
             try:
                 flags = {name: kwargs[name] for name in flag_names}  # the command gets them too
                 settings = settings_from(kwargs.pop("data_dir"), kwargs.pop("database"), **flags)
-                return fn(settings=settings, **kwargs)
+                with audit.acting(operator_context()):  # every change the command makes is by this user
+                    return fn(settings=settings, **kwargs)
             except CommandFailed as exc:
                 typer.echo(f"error: {exc.message}", err=True)
                 if kwargs.get("as_json"):
@@ -159,6 +166,15 @@ def with_settings(*flag_names: str) -> Callable[[Callable[..., T]], Callable[...
         return command
 
     return decorate
+
+
+def operator_context() -> AuditContext:
+    """The audit origin of a CLI command: the OS user, a fresh request id, no address."""
+    try:
+        user = getpass.getuser()
+    except OSError:  # no login name anywhere (a container with an unnamed uid)
+        user = f"uid-{os.getuid()}"
+    return AuditContext(Actor(ActorKind.OPERATOR, user), uuid.uuid4().hex, None, Transport.CLI)
 
 
 def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> Settings:

@@ -8,13 +8,18 @@ from typing import Annotated
 
 import typer
 
+from provisiond.cli.audit import audit_app
 from provisiond.cli.claims import partner_app, worker
 from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.cli.dps import dps_app
+from provisiond.cli.enroll import enroll_app
+from provisiond.cli.operations import claim_app, operation_app
 from provisiond.cli.secrets import secrets_app
 from provisiond.cli.settings import settings_app
 from provisiond.cli.sphere import tenant_app
 from provisiond.config import Settings, init_conflicts
+from provisiond.domain.audit import AuditContext
+from provisiond.services import audit
 from provisiond.services.setup import initialise
 
 __all__ = ["app"]
@@ -25,6 +30,10 @@ app.add_typer(partner_app, name="partner")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(settings_app, name="settings")
+app.add_typer(audit_app, name="audit")
+app.add_typer(enroll_app, name="enroll")
+app.add_typer(claim_app, name="claim")
+app.add_typer(operation_app, name="operation")
 app.command("worker")(worker)
 
 Port = Annotated[int | None, typer.Option("--port", help="HTTPS port [default: recorded, else 8443]")]
@@ -99,4 +108,7 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     result = run(with_db(settings, lambda db: initialise(settings, db)))
-    run_server(settings, result, mqtt=not no_mqtt, processes=settings.processes)
+    # The server's own work (the worker, pending custom allocations) is by provisiond, not by the
+    # operator who started it; each request and MQTT message sets its own origin.
+    with audit.acting(AuditContext()):
+        run_server(settings, result, mqtt=not no_mqtt, processes=settings.processes)

@@ -32,9 +32,11 @@ __all__ = [
     "SymmetricKeyAttestation",
     "TpmAttestation",
     "X509Attestation",
+    "keep_stored_keys",
     "new_etag",
     "new_symmetric_key",
     "normalize_if_match",
+    "same_content",
 ]
 
 
@@ -204,6 +206,31 @@ def _check_x509(kind: EnrollmentKind, x509: X509Attestation | None) -> None:
     primary = x509.client_primary or x509.signing_primary or x509.ca_primary
     if primary is None:
         raise InvalidInput("x509 attestation needs a primary certificate")
+
+
+def keep_stored_keys(incoming: Enrollment, stored: Enrollment | None) -> Enrollment:
+    """``incoming`` with the stored symmetric keys where it names none.
+
+    A record written again without its keys (an import file re-run, a CSV without key columns)
+    must not rotate the keys its devices hold: DPS generates keys only for a new enrollment.
+    """
+    att = incoming.attestation
+    kept = stored.attestation.symmetric_key if stored is not None else None
+    if att.type is not AttestationType.SYMMETRIC_KEY or kept is None:
+        return incoming
+    given = att.symmetric_key
+    keys = SymmetricKeyAttestation(
+        primary_key=(given.primary_key if given and given.primary_key else kept.primary_key),
+        secondary_key=(given.secondary_key if given and given.secondary_key else kept.secondary_key),
+    )
+    return replace(incoming, attestation=replace(att, symmetric_key=keys))
+
+
+def same_content(a: Enrollment, b: Enrollment) -> bool:
+    """Whether two records say the same thing, whatever their etags and timestamps."""
+    return replace(a, created=None, updated=None, etag=None) == replace(
+        b, created=None, updated=None, etag=None
+    )
 
 
 def new_symmetric_key() -> str:

@@ -9,6 +9,7 @@ from cryptography import x509
 from provisiond.domain.certificates import EnrolledCertificate, describe, parse_certificate
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound
+from provisiond.services import audit
 from provisiond.store import cas as repo
 from provisiond.store.db import Database
 
@@ -37,6 +38,12 @@ class CaService:
         async with self._db.write() as conn:
             if not await repo.insert_ca(conn, name, cert.der, self._clock()):
                 raise AlreadyExists(f"a CA named {name!r} exists")
+            await audit.record(
+                conn,
+                "ca.add",
+                name,
+                details={"subject": cert.info.subject_name, "sha256": cert.info.sha256_thumbprint},
+            )
         return cert
 
     async def cas(self) -> list[tuple[str, EnrolledCertificate]]:
@@ -48,6 +55,7 @@ class CaService:
         async with self._db.write() as conn:
             if not await repo.delete_ca(conn, name):
                 raise NotFound(f"no CA named {name!r}")
+            await audit.record(conn, "ca.remove", name)
 
 
 def _enrolled(der: bytes) -> EnrolledCertificate:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from provisiond.domain.audit import Actor, ActorKind
 from provisiond.domain.claims import (
     MAX_ITEMS,
     Customer,
@@ -35,7 +36,9 @@ from provisiond.domain.device_identifiers import (
     Vendor,
 )
 from provisiond.errors import InvalidInput, NotFound, StoreUnavailable, Unauthorized
+from provisiond.services import audit
 from provisiond.services.claim_batches import apply_batch
+from provisiond.services.operation_audit import record_item, record_submitted
 from provisiond.store import claims as repo
 from provisiond.store import operations as op_repo
 from provisiond.store.claims import ConcurrentWrite
@@ -78,6 +81,7 @@ class ClaimsService:
         partner, token = Partner(_new_id(), name.strip()), secrets.token_urlsafe(32)
         async with self.db.write() as conn:
             await repo.insert_partner(conn, partner, hash_token(token), self.clock())
+            await audit.record(conn, "partner.create", str(partner.id), details={"name": partner.name})
         return partner, token
 
     async def rotate_token(self, partner_id: int) -> str:
@@ -85,7 +89,16 @@ class ClaimsService:
         async with self.db.write() as conn:
             if not await repo.set_partner_token(conn, partner_id, hash_token(token)):
                 raise NotFound(f"no partner {partner_id}")
+            await audit.record(conn, "partner.rotateToken", str(partner_id))
         return token
+
+    async def partner(self, partner_id: int) -> Partner:
+        """A partner by id: the operator acting for it (``provisiond claim import --partner``)."""
+        async with self.db.read() as conn:
+            found = await repo.get_partner(conn, partner_id)
+        if found is None:
+            raise NotFound(f"no partner {partner_id}")
+        return found
 
     async def authenticate(self, token: str | None) -> Partner:
         """The partner a bearer token belongs to (looked up by its hash)."""
@@ -95,6 +108,7 @@ class ClaimsService:
             partner = await repo.partner_by_token_hash(conn, hash_token(token))
         if partner is None:
             raise Unauthorized("the bearer token is not valid")
+        audit.identify(Actor(ActorKind.PARTNER, str(partner.id)))  # who the rest of the request acts as
         return partner
 
     # -- customers --------------------------------------------------------------------------
@@ -115,6 +129,7 @@ class ClaimsService:
         )
         async with self.db.write() as conn:
             await repo.insert_customer(conn, customer, self.clock())
+            await audit.record(conn, "customer.create", str(customer.id), details={"vendor": vendor.value})
         return customer
 
     async def customer(self, partner: Partner, customer_id: int) -> Customer:
@@ -187,6 +202,7 @@ class ClaimsService:
                     [result] = await apply_batch(
                         conn, kind, partner.id, vendor, [item], self.rules, [_sync_device_id()]
                     )
+                    await record_item(conn, kind, vendor, item, result)
                 return result
             except ConcurrentWrite as exc:
                 if attempt == 4:
@@ -209,6 +225,7 @@ class ClaimsService:
         encoded = [dump_claim_item(item, wire) for item, wire in items]
         async with self.db.write() as conn:
             await op_repo.insert_operation(conn, op, encoded)
+            await record_submitted(conn, op)
         if self.wake is not None:
             self.wake.set()
         return op

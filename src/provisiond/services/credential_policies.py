@@ -39,6 +39,7 @@ from provisiond.domain.issuing_ca import (
 )
 from provisiond.domain.registration_ids import id_key
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, ProvisiondError
+from provisiond.services import audit
 from provisiond.store import credential_policies as repo
 from provisiond.store import enrollments, registrations
 from provisiond.store.db import Database
@@ -142,6 +143,13 @@ class CredentialPolicyService:
                 now,
             )
             policy = await repo.get_policy(conn, name)
+            if created and policy is not None:
+                details = {
+                    "validityDays": validity_days,
+                    "keyType": key_type.value,
+                    "imported": ca_pem is not None,
+                }
+                await audit.record(conn, "credentialPolicy.create", name, details=details)
         if not created or policy is None:
             raise AlreadyExists(f"credential policy {name!r} exists")
         return policy
@@ -175,6 +183,7 @@ class CredentialPolicyService:
                     "dps certificate list shows them), then delete it"
                 )
             await repo.delete_policy(conn, name)
+            await audit.record(conn, "credentialPolicy.delete", name)
 
     async def crl(self, name: str) -> CrlFile:
         """The policy's current CRL, re-signed first if it is due (so the file is never stale)."""
@@ -234,6 +243,12 @@ class CredentialPolicyService:
                         f"{serials}: issued by credential policy {policy!r}, which was deleted, so no "
                         "CRL can list them; remove its issuing chain from every broker that trusts it"
                     )
+            target = registration_id if registration_id is not None else serial_text(serial or "")
+            details = {
+                "by": "registration" if registration_id is not None else "serial",
+                "revoked": len(revoked),
+            }
+            await audit.record(conn, "certificate.revoke", target, details=details)
         return [s for s, _ in revoked]
 
     async def still_enrolled(self, serials: list[str]) -> list[str]:

@@ -43,6 +43,7 @@ from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import InvalidInput
 from provisiond.services.enrollments import WebhookRules
 from provisiond.services.issuance import CertificateIssuer
+from provisiond.services.registration_audit import record_registration
 from provisiond.store import enrollments as enrollment_repo
 from provisiond.store import hubs as hub_repo
 from provisiond.store import registrations as repo
@@ -165,6 +166,7 @@ class CustomAllocations:
             if await repo.finish_operation(conn, done) and done.state is not None:
                 await self.issuer.revoke_failed(conn, done, self.clock())
                 await repo.put_state(conn, done.state, match.group_key if match else None)
+                await record_registration(conn, done)
 
     async def _recheck(
         self,

@@ -11,11 +11,20 @@ from typing import Generic, TypeVar
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.enrollments import ANY_ETAG, Enrollment, EnrollmentKind, normalize_if_match
+from provisiond.domain.enrollments import (
+    ANY_ETAG,
+    Enrollment,
+    EnrollmentKind,
+    keep_stored_keys,
+    normalize_if_match,
+    same_content,
+)
 from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
+from provisiond.services import audit
+from provisiond.services.enrollment_audit import record_delete, record_write, refused_change, write_change
 from provisiond.store import cas as ca_repo
 from provisiond.store import credential_policies as credential_policy_repo
 from provisiond.store import enrollments as repo
@@ -23,7 +32,16 @@ from provisiond.store import hubs as hub_repo
 from provisiond.store import tpm as tpm_repo
 from provisiond.store.db import Database
 
-__all__ = ["BulkItemFailure", "BulkMode", "EnrollmentService", "ItemRejected", "Page", "WebhookRules"]
+__all__ = [
+    "BulkItemFailure",
+    "BulkMode",
+    "EnrollmentService",
+    "ImportResult",
+    "ImportStatus",
+    "ItemRejected",
+    "Page",
+    "WebhookRules",
+]
 
 MAX_BULK_ITEMS = 10
 
@@ -35,12 +53,31 @@ class BulkMode(StrEnum):
     DELETE = "delete"
 
 
+_VERBS = {"create": "create", "update": "update", "updateIfMatchETag": "update", "delete": "delete"}
+
+
 @dataclass(frozen=True, slots=True)
 class ItemRejected:
     """A bulk item the wire layer could not turn into an enrollment (wrong types, bad values)."""
 
     id: str
     error: InvalidInput
+
+
+class ImportStatus(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What ``import_batch`` did with one item; ``reason`` says why it failed."""
+
+    id: str
+    status: ImportStatus
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +155,7 @@ class EnrollmentService:
         now = self._clock()
         failures: list[tuple[int, BulkItemFailure]] = []
         creates: list[tuple[int, Enrollment]] = []
+        changes: list[audit.Change] = []
         async with self._db.write() as conn:
             for n, item in enumerate(items):
                 if isinstance(item, ItemRejected):
@@ -137,10 +175,46 @@ class EnrollmentService:
                 for n, record in creates:
                     if record.key in inserted:
                         inserted.discard(record.key)
+                        changes.append(write_change(None, record, mode.value))
                     else:
                         exists = AlreadyExists(f"{record.kind.id_name} {record.id!r} exists")
                         failures.append((n, BulkItemFailure(record.id, exists)))
+            changes += [
+                refused_change(kind, _VERBS[mode], f.id, f.error.message, mode.value) for _, f in failures
+            ]
+            await audit.record_all(conn, changes)  # the created and the refused items, one statement
         return [failure for _, failure in sorted(failures, key=lambda pair: pair[0])]
+
+    async def import_batch(
+        self, items: Sequence[Enrollment | ItemRejected], *, dry_run: bool = False
+    ) -> list[ImportResult]:
+        """Create or replace each item on its own, in one transaction (``enroll import``).
+
+        Unlike ``bulk`` a batch may hold thousands and re-running it is safe: a record already
+        stored with the same content is left alone (``unchanged``), symmetric keys a row leaves
+        out keep the stored ones instead of being generated anew, and a refused item is
+        reported while the others are written. ``dry_run`` checks every item and writes nothing.
+        """
+        now = self._clock()
+        results: list[ImportResult] = []
+        async with self._db.read() if dry_run else self._db.write() as conn:
+            for item in items:
+                if isinstance(item, ItemRejected):
+                    results.append(ImportResult(item.id, ImportStatus.FAILED, item.error.message))
+                    continue
+                try:
+                    prior = await repo.get_enrollment(conn, item.kind, item.key)
+                    record = await _checked(conn, keep_stored_keys(item, prior), now, self._webhooks)
+                    if prior is not None and same_content(prior, record):
+                        results.append(ImportResult(item.id, ImportStatus.UNCHANGED))
+                        continue
+                    if not dry_run:
+                        await _write(conn, record, None, bulk="import")
+                    status = ImportStatus.CREATED if prior is None else ImportStatus.UPDATED
+                    results.append(ImportResult(item.id, status))
+                except InvalidInput as exc:
+                    results.append(ImportResult(item.id, ImportStatus.FAILED, exc.message))
+        return results
 
     async def page(self, kind: EnrollmentKind, continuation: str | None, size: int) -> Page[Enrollment]:
         """One page in id order; the token is present only when another non-empty page follows."""
@@ -161,7 +235,7 @@ async def _apply_bulk_item(
     keep_credential_policy: bool = False,
 ) -> None:
     if mode is BulkMode.DELETE:
-        await _delete(conn, item.kind, item.id, None)
+        await _delete(conn, item.kind, item.id, None, bulk=mode.value)
         return
     record = await _checked(conn, item, now, webhooks)
     if mode is BulkMode.CREATE:
@@ -169,11 +243,11 @@ async def _apply_bulk_item(
             raise AlreadyExists(f"{item.kind.id_name} {item.id!r} exists")
     elif keep_credential_policy:
         etag = None if mode is BulkMode.UPDATE else normalize_if_match(item.etag) or ""
-        await _write_keeping_policy(conn, record, etag)
+        await _write_keeping_policy(conn, record, etag, bulk=mode.value)
     elif mode is BulkMode.UPDATE:
-        await repo.upsert_enrollment(conn, record)
+        await _write(conn, record, None, bulk=mode.value)
     else:
-        await _write(conn, record, normalize_if_match(item.etag) or "")
+        await _write(conn, record, normalize_if_match(item.etag) or "", bulk=mode.value)
 
 
 async def _checked(
@@ -184,11 +258,17 @@ async def _checked(
     return record
 
 
-async def _write(conn: AsyncConnection, record: Enrollment, if_match: str | None) -> Enrollment:
-    if if_match is None:
-        return await repo.upsert_enrollment(conn, record)
-    written = await repo.update_enrollment(conn, record, if_match)
+async def _write(
+    conn: AsyncConnection, record: Enrollment, if_match: str | None, bulk: str | None = None
+) -> Enrollment:
+    prior = await repo.get_enrollment(conn, record.kind, record.key)  # the audit entry's "before"
+    written = await (
+        repo.upsert_enrollment(conn, record)
+        if if_match is None
+        else repo.update_enrollment(conn, record, if_match)
+    )
     if written is not None:
+        await record_write(conn, prior, written, bulk)
         return written
     if await repo.get_enrollment_etag(conn, record.kind, record.key) is None:
         raise NotFound(f"{record.kind.id_name} {record.id!r} does not exist")
@@ -196,7 +276,7 @@ async def _write(conn: AsyncConnection, record: Enrollment, if_match: str | None
 
 
 async def _write_keeping_policy(
-    conn: AsyncConnection, record: Enrollment, if_match: str | None
+    conn: AsyncConnection, record: Enrollment, if_match: str | None, bulk: str | None = None
 ) -> Enrollment:
     """Write ``record`` with the credential policy the stored version has (none for a new one).
 
@@ -209,25 +289,33 @@ async def _write_keeping_policy(
         if current is None:
             if if_match is not None and if_match != ANY_ETAG:
                 raise NotFound(f"{record.kind.id_name} {record.id!r} does not exist")
-            if await repo.insert_enrollment(conn, replace(record, credential_policy=None)):
-                return replace(record, credential_policy=None)
+            created = replace(record, credential_policy=None)
+            if await repo.insert_enrollment(conn, created):
+                await record_write(conn, None, created, bulk)
+                return created
             continue  # created meanwhile: read it
         if if_match is not None and if_match != ANY_ETAG and if_match != current.etag:
             raise PreconditionFailed(f"etag does not match the current version of {record.id!r}")
         kept = replace(record, credential_policy=current.credential_policy)
         written = await repo.update_enrollment(conn, kept, current.etag or "")
         if written is not None:
+            await record_write(conn, current, written, bulk)
             return written
     raise PreconditionFailed(f"{record.id!r} kept changing while it was written; try again")
 
 
 async def _delete(
-    conn: AsyncConnection, kind: EnrollmentKind, enrollment_id: str, if_match: str | None
+    conn: AsyncConnection,
+    kind: EnrollmentKind,
+    enrollment_id: str,
+    if_match: str | None,
+    bulk: str | None = None,
 ) -> None:
     key = id_key(enrollment_id)
     if await repo.delete_enrollment(conn, kind, key, if_match):
         if kind is EnrollmentKind.INDIVIDUAL:
             await tpm_repo.delete_keys(conn, key)
+        await record_delete(conn, kind, enrollment_id, bulk)
         return
     if await repo.get_enrollment_etag(conn, kind, key) is None:
         raise NotFound(f"{kind.id_name} {enrollment_id!r} does not exist")

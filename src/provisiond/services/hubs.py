@@ -7,6 +7,7 @@ import ipaddress
 from provisiond.domain.allocation import LinkedHub, RegionRule
 from provisiond.domain.enrollments import AllocationPolicy
 from provisiond.errors import InvalidInput, NotFound
+from provisiond.services import audit
 from provisiond.store import hubs as repo
 from provisiond.store.db import Database
 
@@ -27,6 +28,9 @@ class HubService:
         hub = LinkedHub(name, weight, region or None)
         async with self._db.write() as conn:
             await repo.put_hub(conn, hub)
+            await audit.record(
+                conn, "hub.add", hub.host_name, details={"weight": weight, "region": hub.region}
+            )
         return hub
 
     async def hubs(self) -> list[LinkedHub]:
@@ -37,6 +41,7 @@ class HubService:
         async with self._db.write() as conn:
             if not await repo.remove_hub(conn, host_name):
                 raise NotFound(f"hub {host_name!r} is not linked")
+            await audit.record(conn, "hub.remove", host_name)
 
     async def set_allocation(self, policy: str) -> AllocationPolicy:
         settable = [p.value for p in AllocationPolicy if p is not AllocationPolicy.CUSTOM]
@@ -52,6 +57,7 @@ class HubService:
             )
         async with self._db.write() as conn:
             await repo.set_allocation_policy(conn, parsed)
+            await audit.record(conn, "allocation.set", parsed.value)
         return parsed
 
     async def allocation(self) -> AllocationPolicy:
@@ -68,6 +74,7 @@ class HubService:
         rule = RegionRule(str(parsed), region.strip())
         async with self._db.write() as conn:
             await repo.put_region(conn, rule)
+            await audit.record(conn, "region.add", rule.network, details={"region": rule.region})
         return rule
 
     async def regions(self) -> list[RegionRule]:
@@ -82,3 +89,4 @@ class HubService:
         async with self._db.write() as conn:
             if not await repo.remove_region(conn, key):
                 raise NotFound(f"no region rule for {key}")
+            await audit.record(conn, "region.remove", key)

@@ -14,6 +14,7 @@ from provisiond.domain.policies import (
 )
 from provisiond.domain.registration_ids import new_id_scope
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound
+from provisiond.services import audit
 from provisiond.store import instance as repo
 from provisiond.store.db import Database
 
@@ -38,6 +39,9 @@ class InstanceService:
                 instance = DpsInstance(id_scope=new_id_scope(), service_host=service_host)
                 await repo.insert_instance(conn, instance, self._clock())
                 await repo.insert_policy(conn, _new_policy(OWNER_POLICY, ALL_RIGHTS))
+                await audit.record(
+                    conn, "instance.create", instance.id_scope, details={"serviceHost": service_host}
+                )
             return instance
 
     async def get(self) -> DpsInstance:
@@ -60,6 +64,7 @@ class InstanceService:
         async with self._db.write() as conn:
             if not await repo.insert_policy(conn, policy):
                 raise AlreadyExists(f"policy {name!r} exists")
+            await audit.record(conn, "policy.create", policy.name, details={"rights": _rights(policy)})
         return policy
 
     async def delete_policy(self, name: str) -> None:
@@ -68,6 +73,11 @@ class InstanceService:
         async with self._db.write() as conn:
             if not await repo.delete_policy(conn, name):
                 raise NotFound(f"no policy {name!r}")
+            await audit.record(conn, "policy.delete", name)
+
+
+def _rights(policy: Policy) -> str:
+    return ",".join(sorted(right.value for right in policy.rights))
 
 
 def _new_policy(name: str, rights: frozenset[Right]) -> Policy:

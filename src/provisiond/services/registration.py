@@ -40,6 +40,7 @@ from provisiond.errors import Throttled
 from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
 from provisiond.services.issuance import CertificateIssuer, ReadCsr
+from provisiond.services.registration_audit import record_registration
 from provisiond.services.tpm_attestation import (
     PresentedTpm,
     TpmChallenge,
@@ -109,6 +110,7 @@ class RegistrationService:
             payload = read_payload()
             request = self.issuer.checked(read_csr, registration_id)
             started = await self._start(conn, match, registration_id, payload, client_ip, request)
+            await record_registration(conn, started)
         if started.status is OperationStatus.ASSIGNING:
             self.custom_allocations.spawn(started)
         return started

@@ -7,6 +7,7 @@ from provisiond.domain.query import decode_token, encode_token
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registrations import RegistrationState
 from provisiond.errors import NotFound, PreconditionFailed
+from provisiond.services import audit
 from provisiond.services.enrollments import Page
 from provisiond.store import registrations as repo
 from provisiond.store.db import Database
@@ -29,6 +30,7 @@ class RegistrationStateService:
         key = id_key(registration_id)
         async with self._db.write() as conn:
             if await repo.delete_state(conn, key, normalize_if_match(if_match)):
+                await audit.record(conn, "registrationState.delete", registration_id)
                 return
             if await repo.get_state_etag(conn, key) is None:
                 raise NotFound(f"no registration state for {registration_id!r}")

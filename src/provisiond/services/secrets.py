@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from provisiond.config import Settings
+from provisiond.services import audit
 from provisiond.store import secrets as repo
 from provisiond.store.db import Database
 from provisiond.store.keyring import Keyring, KeyringError, SecretUnreadable
@@ -122,5 +123,9 @@ async def rotate(
             if clean_passes == 1:
                 await asyncio.sleep(grace)
         retired = keyring.finish_rotation()
+        async with db.write() as conn:
+            await audit.record(
+                conn, "secrets.rotate", current, details={"resealed": total, "retired": ",".join(retired)}
+            )
     log.info("outer key rotated to %s; %d secrets resealed; retired %s", current, total, retired)
     return RotationResult(current, retired, total)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from provisiond.domain.audit import Actor, ActorKind
 from provisiond.domain.claims import ItemResult, Operation, OperationKind, OperationState
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.sphere import (
@@ -27,7 +28,9 @@ from provisiond.domain.sphere import (
     normalise_device_ids,
 )
 from provisiond.errors import InvalidInput, NotFound, Unauthorized
+from provisiond.services import audit
 from provisiond.services.claims import hash_token
+from provisiond.services.operation_audit import record_submitted
 from provisiond.services.sphere_batches import apply_sphere_batch
 from provisiond.store import operations as op_repo
 from provisiond.store import sphere as repo
@@ -64,6 +67,7 @@ class SphereService:
         tenant, token = Tenant(uuid.uuid4(), _owner_id(), name.strip()), secrets.token_urlsafe(32)
         async with self.db.write() as conn:
             await repo.insert_tenant(conn, tenant, hash_token(token), self.clock())
+            await audit.record(conn, "tenant.create", str(tenant.id), details={"name": tenant.name})
         return tenant, token
 
     async def rotate_token(self, tenant_id: UUID) -> str:
@@ -72,6 +76,7 @@ class SphereService:
         async with self.db.write() as conn:
             if not await repo.set_tenant_token(conn, tenant_id, hash_token(token)):
                 raise NotFound(f"no tenant {tenant_id}")
+            await audit.record(conn, "tenant.rotateToken", str(tenant_id))
         return token
 
     async def authenticate(self, token: str | None) -> Tenant:
@@ -82,6 +87,7 @@ class SphereService:
             tenant = await repo.tenant_by_token_hash(conn, hash_token(token))
         if tenant is None:
             raise Unauthorized("the bearer token is not valid")
+        audit.identify(Actor(ActorKind.TENANT, str(tenant.id)))  # who the rest of the request acts as
         return tenant
 
     async def tenant(self, tenant_id: UUID) -> Tenant:
@@ -123,6 +129,7 @@ class SphereService:
         async with self.db.write() as conn:
             await op_repo.insert_operation(conn, core, [dump_sphere_item(d) for d in device_ids])
             await repo.insert_operation_ref(conn, public.id, core.id, tenant.owner_id, single)
+            await record_submitted(conn, core, str(public.id))
         if self.wake is not None:
             self.wake.set()
         return public
@@ -163,6 +170,7 @@ class SphereService:
             await op_repo.insert_operation(conn, core, [item])
             await repo.insert_results(conn, core.id, [(0, dump_result(result))])
             await repo.insert_operation_ref(conn, public.id, core.id, tenant.owner_id, normal)
+            await audit.record(conn, "tenant.release", normal, details={"tenant": str(tenant.id)})
         return public
 
     # -- operations -------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from datetime import timedelta
 from provisiond.domain.claims import Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.device_identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
+from provisiond.services.audit import Retention
+from provisiond.services.operation_audit import record_completed
 from provisiond.services.operation_kinds import BATCHES
 from provisiond.store import operations as repo
 from provisiond.store.claims import ConcurrentWrite
@@ -51,6 +53,7 @@ class OperationWorker:
     name: str = field(default_factory=lambda: f"worker-{os.getpid()}-{secrets.token_hex(4)}")
     housekeeping: Callable[[], Awaitable[object]] | None = None
     housekeeping_seconds: float = 60.0
+    retention: Retention | None = None  # audit retention, run between operations (hourly)
     _stopping: bool = field(default=False, init=False, repr=False)
     _housekept: float = field(default=float("-inf"), init=False, repr=False)
 
@@ -73,6 +76,8 @@ class OperationWorker:
         while not self._stopping:
             try:
                 await self._housekeep()
+                if self.retention is not None:
+                    await self.retention.prune_if_due()
                 busy = await self.run_once()
             except asyncio.CancelledError:
                 raise
@@ -141,6 +146,9 @@ class OperationWorker:
             )
             if not held:
                 raise _LeaseLost
+            current = await repo.get_operation(conn, op.id)
+            if current is not None and current.done:  # its last batch: one audit entry with the counts
+                await record_completed(conn, current)
         return len(pending) == self.batch_size
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Tab
 from provisiond.store.types import UtcDateTime
 
 __all__ = [
+    "audit_entries",
     "claims",
     "credential_policies",
     "customers",
@@ -339,4 +340,23 @@ sphere_operations = Table(
     Column("operation_id", BigInteger, nullable=False, unique=True),
     Column("owner_id", BigInteger, nullable=False),
     Column("device_id", String(128)),
+)
+
+# The audit trail (services/audit.py): appended in the transaction of each change, never updated,
+# deleted only by retention (by ``time``). ``id`` is the order entries were written in (an
+# INTEGER PRIMARY KEY on SQLite, so it is the rowid and autoincrements there too).
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("time", UtcDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("request_id", String(64)),
+    Column("source", String(64)),
+    Column("details", Text),
+    Index("ix_audit_entries_time", "time"),
+    Index("ix_audit_entries_target", "target"),
 )

@@ -7,10 +7,12 @@ import time
 from starlette.requests import Request
 
 from provisiond.api.context import AppContext, context
+from provisiond.domain.audit import Actor, ActorKind
 from provisiond.domain.instance import DpsInstance
 from provisiond.domain.policies import Policy, Right
 from provisiond.domain.sas import parse_sas, verify_signature
 from provisiond.errors import Unauthorized
+from provisiond.services import audit
 
 __all__ = ["ServiceAuth", "service_auth"]
 
@@ -60,6 +62,7 @@ class ServiceAuth:
             raise Unauthorized("the token's resource (sr) does not name this provisioning service")
         if right not in policy.rights:
             raise Unauthorized(f"policy {policy.name!r} lacks the {right.value} right")
+        audit.identify(Actor(ActorKind.POLICY, policy.name))  # who this request's changes are by
 
 
 def service_auth(request: Request) -> ServiceAuth:

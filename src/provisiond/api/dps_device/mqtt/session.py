@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import urllib.parse
+import uuid
 from collections.abc import Callable
 
 from provisiond.api.dps_device.errors import device_error_for
@@ -42,7 +43,9 @@ from provisiond.api.dps_device.mqtt.codec import (
 )
 from provisiond.api.dps_wire import INTERNAL, DpsError, dps_error_body, issuance_version
 from provisiond.api.http import MalformedJson, parse_json
+from provisiond.domain.audit import Actor, ActorKind, AuditContext, Transport
 from provisiond.errors import InvalidInput, ProvisiondError, Unauthorized
+from provisiond.services import audit
 from provisiond.services.device_auth import Credentials, UnknownIdScope, UnknownRegistration
 from provisiond.services.registration import RegistrationService
 from provisiond.services.tpm_attestation import TpmChallenge
@@ -122,6 +125,7 @@ class MqttSession:
         client_ip: str | None = None,
         available: bool = True,
         sessions: set[MqttSession] | None = None,
+        transport: Transport = Transport.MQTT,
     ) -> None:
         self._registrations = registrations
         self._sessions: set[MqttSession] = set() if sessions is None else sessions
@@ -131,6 +135,7 @@ class MqttSession:
         self._chain = client_chain
         self._chain_error = chain_error
         self._client_ip = client_ip
+        self._transport = transport  # MQTT over TLS or over a WebSocket, for the audit trail
         self._reader = PacketReader(MAX_PACKET)
         self._queue: asyncio.Queue[Packet] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -272,6 +277,9 @@ class MqttSession:
             return  # not a DPS request topic: nothing to answer (there is no one to answer to)
         rid = params["$rid"]
         retry_after: int | None = None
+        # Each request runs in its own task: its audit origin is set for this task alone.
+        device = Actor(ActorKind.DEVICE, registration_id)
+        audit.begin(AuditContext(device, uuid.uuid4().hex, self._client_ip, self._transport))
         try:
             if register is not None:
                 # The device authenticated at CONNECT, so its body may be parsed now.

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from provisiond.api.dps_device.mqtt.session import MqttSession
+from provisiond.domain.audit import Transport
 from provisiond.services.registration import RegistrationService
 from provisiond.tls.front import peer_chain
 
@@ -70,6 +71,7 @@ async def serve_websocket(
         chain_error=tls.get("client_cert_error"),
         client_ip=client.host if client else None,
         sessions=sessions,
+        transport=Transport.WEBSOCKET,
     )
 
     async def pump_out() -> None:

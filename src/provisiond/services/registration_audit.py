@@ -1,0 +1,45 @@
+"""How a device registration reads in the audit trail (``device.register``).
+
+One entry per register call that authenticated, as the device: its outcome (assigned, disabled,
+failed, or assigning while a custom-allocation webhook decides, whose decision is a second
+entry), the hub, the attestation type, the transport and the source address. A call refused
+before the device is known (a bad signature, an unknown id) changes nothing and is not recorded:
+an anonymous client could otherwise fill the trail.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from provisiond.domain.audit import Actor, ActorKind
+from provisiond.domain.registrations import RegistrationOperation
+from provisiond.services import audit
+
+__all__ = ["record_registration"]
+
+
+async def record_registration(conn: AsyncConnection, op: RegistrationOperation) -> None:
+    """Record ``op``'s result, in the transaction that wrote it."""
+    state = op.state
+    context = op.context
+    details: dict[str, str | None] = {
+        "operationId": op.operation_id,
+        "attestation": context.get("attestation") or (state.attestation_type if state else None),
+        "enrollment": context.get("enrollment"),
+        "hub": state.assigned_hub if state else None,
+    }
+    if state is not None and state.substatus:
+        details["substatus"] = state.substatus
+    if state is not None and state.error_message:
+        details["error"] = state.error_message[:500]
+    await audit.record(
+        conn,
+        "device.register",
+        op.registration_id,
+        state.status if state is not None else op.status.value,
+        details=details,
+        actor=Actor(ActorKind.DEVICE, op.registration_id),
+        at=op.updated,
+        # the address the device registered from, also when a webhook decides after a restart
+        source=context.get("client_ip"),
+    )
