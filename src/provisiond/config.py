@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     audit_retention_days: int | None = Field(
         default=None,
         ge=1,
+        le=36500,
         description="audit entries older than this many days are deleted by the worker (unset: kept)",
     )
     trusted_proxies: Annotated[list[str], AfterValidator(_networks)] = Field(

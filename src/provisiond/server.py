@@ -164,6 +164,10 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
         access_log=False,
         lifespan="on",
         server_header=False,
+        # The peer is whoever holds the TCP connection. uvicorn would otherwise believe
+        # X-Forwarded-For from loopback peers and rewrite the client address, so a local
+        # process could pose as a trusted proxy (client_certs.py) or as any source (audit).
+        proxy_headers=False,
     )
     log.info(
         "provisiond serving https://%s:%d (id scope %s, data dir %s, pid %d)",

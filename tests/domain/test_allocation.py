@@ -12,6 +12,7 @@ from provisiond.domain.allocation import (
     AllocationFailed,
     LinkedHub,
     RegionRule,
+    check_hub_host_name,
     choose_hub,
     hashed,
     region_of,
@@ -23,6 +24,7 @@ from provisiond.domain.enrollments import (
     Enrollment,
     EnrollmentKind,
 )
+from provisiond.errors import InvalidInput
 
 IDS = [f"device-{n}" for n in range(10_000)]
 
@@ -133,3 +135,25 @@ def test_region_of_takes_the_most_specific_network() -> None:
 def test_hashed_always_picks_one_of_the_candidates(rid: str, weights: list[int]) -> None:
     hubs = [LinkedHub(f"h{i}", w) for i, w in enumerate(weights)]
     assert hashed(rid, hubs) in hubs
+
+
+@pytest.mark.parametrize("name", ["hub-a.example", "contoso.azure-devices.net", "hub.local:8443", "h1"])
+def test_a_hub_is_named_by_its_host_name(name: str) -> None:
+    assert check_hub_host_name(f" {name} ") == name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HostName=h.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey=c2VjcmV0",
+        "https://h.example",
+        "h.example:99999",
+        "-bad.example",
+        "two words.example",
+        "",
+    ],
+)
+def test_a_connection_string_or_url_is_not_a_hub_name(text: str) -> None:
+    """A pasted connection string must never reach the hubs table, devices or the audit trail."""
+    with pytest.raises(InvalidInput, match="host name"):
+        check_hub_host_name(text)

@@ -4,15 +4,17 @@ as the operator contract describes them."""
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import pwd
+import subprocess
 import uuid
 
 import pytest
 
 from tests.compat.support import link_hub, service_request
 from tests.support.mqtt import device_connect
-from tests.support.server import ServerProcess
+from tests.support.server import PROVISIOND, ServerProcess
 
 KEY = "c2VjcmV0a2V5c2VjcmV0a2V5c2VjcmV0a2V5MTIzNDU="
 REGISTER = "$dps/registrations/PUT/iotdps-register/?$rid={rid}"
@@ -32,7 +34,7 @@ def hub(server: ServerProcess) -> str:
 
 def test_a_cli_action_is_by_the_os_user(server: ServerProcess, hub: str) -> None:
     [added] = entries(server, "--action", "hub.add", "--target", hub)
-    assert added["actor"] == f"operator:{getpass.getuser()}"
+    assert added["actor"] == f"operator:{pwd.getpwuid(os.geteuid()).pw_name}"
     assert added["sourceAddress"] is None and added["details"] == {
         "weight": 1,
         "region": None,
@@ -111,8 +113,22 @@ def test_export_is_json_lines_oldest_first_and_list_limits_newest_first(
             "--since takes an ISO 8601 time or an age like 24h, not 'yesterday'",
         ),
         (["audit", "export", "--format", "csv"], "--format jsonl is the one export format, not 'csv'"),
+        (
+            ["audit", "list", "--since", "999999999d"],
+            "--since '999999999d' reaches back further than any entry can be",
+        ),
     ],
 )
 def test_bad_arguments_fail_in_one_line(server: ServerProcess, args: list[str], message: str) -> None:
     done = server.cli(*args, check=False)
     assert done.returncode == 1 and done.stderr.strip() == f"error: {message}"
+
+
+def test_the_operator_is_the_account_not_a_name_the_environment_claims(server: ServerProcess) -> None:
+    """``LOGNAME``/``USER`` are the caller's to set; the trail takes the account of the process's
+    uid, and a newline in a name cannot forge a second line of ``audit list``."""
+    env = {**server.env, "LOGNAME": "someone-else\n2026-01-01 00:00:00Z  forged", "USER": "someone-else"}
+    command = [*PROVISIOND, "dps", "region", "add", "10.9.0.0/16", "lab", "--data-dir", str(server.data_dir)]
+    subprocess.run(command, check=True, capture_output=True, env=env, timeout=60)
+    [added] = entries(server, "--action", "region.add", "--target", "10.9.0.0/16")
+    assert added["actor"] == f"operator:{pwd.getpwuid(os.geteuid()).pw_name}"

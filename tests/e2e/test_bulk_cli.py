@@ -289,3 +289,26 @@ def test_the_credential_policy_column_names_an_existing_policy_and_round_trips(
     exported = server.cli("enroll", "export", "--format", "jsonl").stdout.splitlines()
     mine = [json.loads(line) for line in exported if json.loads(line)["registrationId"] == rid]
     assert mine[0]["credentialPolicyName"] == "importpol"
+
+
+def test_export_over_an_existing_readable_file_leaves_it_private(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    out = tmp_path / "keys.jsonl"
+    out.write_text("")
+    out.chmod(0o644)
+    server.cli("enroll", "export", "--output", str(out))
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_certificate_path_outside_the_csv_directory_fails_its_row(
+    server: ServerProcess, hub: str, tmp_path: Path
+) -> None:
+    """A row may name a PEM file beside the CSV, never any file the operator's account can read."""
+    rid = uid("outside")
+    outside = server.data_dir / "tls" / "ca.pem"  # a real PEM, elsewhere
+    rows = [{"registrationId": rid, "attestation": "x509", "certificate": str(outside), "iotHubs": hub}]
+    (tmp_path / "rows").mkdir()
+    code, report = import_json(server, write_csv(tmp_path / "rows" / "c.csv", rows))
+    assert code == 1 and report["created"] == 0
+    assert "not in the CSV file's directory" in report["failures"][0]["reason"]  # type: ignore[index]

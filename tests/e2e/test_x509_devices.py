@@ -292,3 +292,27 @@ def test_certificate_forwarded_by_a_configured_proxy_is_used(
             headers={"x-forwarded-client-cert": xfcc},
         )
     assert r.json()["x509"]["enrollmentGroupId"] == gid
+
+
+def test_a_forwarded_for_header_does_not_make_a_local_client_a_trusted_proxy(
+    pki: dict[str, Issued], tmp_path: Path
+) -> None:
+    """Only the TCP peer counts: a client on 127.0.0.1 claiming ``X-Forwarded-For`` of the
+    configured proxy must not have its ``x-forwarded-client-cert`` believed (uvicorn's proxy
+    header rewriting, on by default for loopback peers, would have let it)."""
+    server = start_server(tmp_path / "data", settings={"trusted_proxies": ["10.0.0.5/32"]})
+    try:
+        hub = link_hub(server, "spoof")
+        ca = tmp_path / "root.pem"
+        ca.write_text(pki["root"].pem)
+        server.cli("dps", "ca", "add", str(ca), "--name", "root")
+        gid, rid = uid("grp-spoof"), uid("x509-spoofed")
+        enroll_group(server, gid, hub, ca="root")
+        leaf = issue(rid, pki["intermediate"])
+        chain = urllib.parse.quote(leaf.pem + pki["intermediate"].pem, safe="")
+        xfcc = f'Cert="{urllib.parse.quote(leaf.pem, safe="")}";Chain="{chain}"'
+        device = Device(server, rid, tmp_path, None)
+        refused = device.register({"x-forwarded-client-cert": xfcc, "x-forwarded-for": "10.0.0.5"})
+        assert refused.status_code == 401, refused.text
+    finally:
+        server.stop()

@@ -65,3 +65,15 @@ async def test_a_pass_runs_at_most_hourly_and_follows_the_clock(db: Database) ->
     clock.advance(2 * 86400)  # "recent" is now 31 days old
     assert await retention.prune_if_due() == 1
     assert await _targets(db) == []
+
+
+async def test_a_large_backlog_goes_in_short_batches_with_one_entry_for_the_total(db: Database) -> None:
+    """Turned on over a long trail, retention deletes in bounded transactions, not one long lock."""
+    clock = FakeClock()
+    async with db.write() as conn:
+        for n in range(7):
+            await audit.record(conn, "hub.add", f"old-{n}", at=clock() - timedelta(days=40))
+    assert await Retention(db, 30, clock).prune(batch=3) == 7
+    assert await _targets(db) == []
+    prunes = [e async for e in AuditService(db).export() if e.action == "audit.prune"]
+    assert [dict(e.details)["deleted"] for e in prunes] == [7]

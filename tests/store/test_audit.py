@@ -88,7 +88,8 @@ async def test_export_streams_every_entry_in_order_across_pages(
 async def test_retention_deletes_only_older_entries(db: Database) -> None:
     await _fill(db, 10)
     async with db.write() as conn:
-        assert await repo.delete_before(conn, T0 + timedelta(minutes=4)) == 4
+        assert await repo.delete_before(conn, T0 + timedelta(minutes=4), limit=3) == 3  # the oldest
+        assert await repo.delete_before(conn, T0 + timedelta(minutes=4), limit=3) == 1
     assert [e.target async for e in AuditService(db).export()] == [f"hub-{i}" for i in range(4, 10)]
 
 

@@ -44,7 +44,10 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         return None
     age = _AGE.fullmatch(text.strip())
     if age:
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+        except OverflowError:  # an age reaching before year 1
+            raise fail(f"--since {text!r} reaches back further than any entry can be") from None
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -68,11 +71,17 @@ def entry_json(entry: AuditEntry) -> dict[str, Any]:
 
 
 def _line(entry: AuditEntry) -> str:
-    where = f" from {entry.source}" if entry.source else ""
+    """One entry, one line: control characters in a field are shown escaped, so a target or a
+    name holding a newline can never print a line that looks like another entry."""
+    where = f" from {_plain(entry.source)}" if entry.source else ""
     return (
-        f"{entry.time:%Y-%m-%d %H:%M:%S}Z  {entry.actor}  {entry.action}  {entry.target}  "
-        f"{entry.outcome}{where}"
+        f"{entry.time:%Y-%m-%d %H:%M:%S}Z  {_plain(str(entry.actor))}  {entry.action}  "
+        f"{_plain(entry.target)}  {entry.outcome}{where}"
     )
+
+
+def _plain(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @audit_app.command("list")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import getpass
 import inspect
 import json
 import os
+import pwd
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -170,11 +170,16 @@ def with_settings(*flag_names: str) -> Callable[[Callable[..., T]], Callable[...
 
 def operator_context() -> AuditContext:
     """The audit origin of a CLI command: the OS user, a fresh request id, no address."""
+    return AuditContext(Actor(ActorKind.OPERATOR, _os_user()), uuid.uuid4().hex, None, Transport.CLI)
+
+
+def _os_user() -> str:
+    """The account the command runs as, from the password database by its effective uid: not
+    ``LOGNAME``/``USER`` (which anyone can set), so the trail names who really acted."""
     try:
-        user = getpass.getuser()
-    except OSError:  # no login name anywhere (a container with an unnamed uid)
-        user = f"uid-{os.getuid()}"
-    return AuditContext(Actor(ActorKind.OPERATOR, user), uuid.uuid4().hex, None, Transport.CLI)
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid with no entry (a container's arbitrary uid)
+        return f"uid-{os.geteuid()}"
 
 
 def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> Settings:

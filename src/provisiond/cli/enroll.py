@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -121,7 +122,7 @@ def enroll_export(
 
     async def action(db: Database) -> int:
         service = EnrollmentService(db)
-        opened = output.open("w", newline="") if output is not None else nullcontext(sys.stdout)
+        opened = _private_file(output) if output is not None else nullcontext(sys.stdout)
         count = 0
         # A bar only when the data goes to a file: on a terminal stdout it would be drawn over it.
         with opened as out, progress_bar(as_json or output is None) as bar:
@@ -138,8 +139,6 @@ def enroll_export(
                 if token is None:
                     return count
 
-    if output is not None:
-        output.touch(mode=0o600)  # keys inside: private from the first byte
     count = run(with_db(settings, action))
     if output is not None:
         emit(
@@ -155,3 +154,10 @@ def _writer(out: IO[str], fmt: str) -> Any:
         table.writeheader()
         return lambda e: table.writerow(csv_row(e))
     return lambda e: out.write(json.dumps(jsonl_object(e), separators=(",", ":")) + "\n")
+
+
+def _private_file(path: Path) -> IO[str]:
+    """``path`` opened for writing, 0600 whether it is new or was there (keys go into it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", newline="")

@@ -63,7 +63,12 @@ def file_format(path: Path, given: str | None) -> str:
 def read_rows(path: Path, fmt: str) -> list[Row]:
     """Every row of the file, in order; a row that cannot be read is a row with its reason."""
     with path.open(encoding="utf-8-sig", newline="") as f:
-        return list(_csv_rows(f, path.parent) if fmt == "csv" else _jsonl_rows(f))
+        try:
+            return list(_csv_rows(f, path.parent) if fmt == "csv" else _jsonl_rows(f))
+        except csv.Error as exc:  # an unterminated quote, a field over the csv module's limit
+            raise InvalidInput(f"{path} is not CSV the import can read: {exc}") from None
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path} is not UTF-8 text") from None
 
 
 def _parsed(line: int, rid: str | None, wire: Any) -> Row:
@@ -152,11 +157,22 @@ def _certificate(value: str, base: Path) -> str:
         raise InvalidInput("an x509 row needs a certificate: a PEM or the path of one")
     if "-----BEGIN" in value:
         return value
-    path = base / value
+    path = (base / value).resolve()
+    # Only certificate files beside the CSV: a row must not make the import read whatever the
+    # operator's account can (a key file, a FIFO, /dev/zero) and enroll it if it parses.
+    if not path.is_relative_to(base.resolve()):
+        raise InvalidInput(f"certificate file {value!r} is not in the CSV file's directory or below")
     try:
-        return path.read_text()
+        if not path.is_file() or path.stat().st_size > _MAX_CERTIFICATE_FILE:
+            raise InvalidInput(f"certificate file {value!r} is not a file of at most 64 KiB")
+        return path.read_text(encoding="ascii")
     except OSError as exc:
         raise InvalidInput(f"certificate file {value!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"certificate file {value!r} is not a PEM file") from None
+
+
+_MAX_CERTIFICATE_FILE = 64 * 1024
 
 
 def jsonl_object(e: Enrollment) -> dict[str, Any]:

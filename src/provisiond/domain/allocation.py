@@ -11,13 +11,48 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from provisiond.domain.enrollments import AllocationPolicy, Enrollment
 from provisiond.errors import InvalidInput
 
-__all__ = ["AllocationFailed", "LinkedHub", "RegionRule", "candidates", "choose_hub", "hashed", "region_of"]
+__all__ = [
+    "AllocationFailed",
+    "LinkedHub",
+    "RegionRule",
+    "candidates",
+    "check_hub_host_name",
+    "choose_hub",
+    "hashed",
+    "region_of",
+]
+
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def check_hub_host_name(text: str) -> str:
+    """A hub's host name as devices are told it: DNS labels, an optional ``:port``.
+
+    Refusing anything else keeps a pasted connection string (``HostName=…;SharedAccessKey=…``,
+    what Azure's own CLI takes to link a hub) out of the hubs table, the devices' answers and
+    the append-only audit trail.
+    """
+    name = text.strip()
+    host, _, port = name.partition(":")
+    labels = host.split(".")
+    if (
+        not host
+        or len(name) > 255
+        or not all(_LABEL.fullmatch(label) for label in labels)
+        or (port and not (port.isdigit() and 0 < int(port) < 65536))
+    ):
+        raise InvalidInput(
+            "a hub is named by its host name (e.g. my-hub.azure-devices.net, optionally :port), "
+            "not a connection string or URL"
+        )
+    return name
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,12 +187,20 @@ class Retention:
         self._next = now + self.every
         return await self.prune()
 
-    async def prune(self) -> int:
-        """Delete every entry older than the retention, now."""
+    async def prune(self, batch: int = 5000) -> int:
+        """Delete every entry older than the retention, now, ``batch`` entries a transaction
+        (each short, so registrations queue behind none of them for long); one ``audit.prune``
+        entry records the total."""
         now = self.clock()
         cutoff = now - timedelta(days=self.days)
+        deleted = 0
+        while True:
+            async with self.db.write() as conn:
+                gone = await repo.delete_before(conn, cutoff, batch)
+            deleted += gone
+            if gone < batch:
+                break
         async with self.db.write() as conn:
-            deleted = await repo.delete_before(conn, cutoff)
             if deleted:
                 await record(
                     conn,

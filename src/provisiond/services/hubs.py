@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from provisiond.domain.allocation import LinkedHub, RegionRule
+from provisiond.domain.allocation import LinkedHub, RegionRule, check_hub_host_name
 from provisiond.domain.enrollments import AllocationPolicy
 from provisiond.errors import InvalidInput, NotFound
 from provisiond.services import audit
@@ -20,9 +20,7 @@ class HubService:
 
     async def add(self, host_name: str, weight: int = 1, region: str | None = None) -> LinkedHub:
         """Link a hub (or change the weight and region of a linked one)."""
-        name = host_name.strip()
-        if not name or any(c.isspace() for c in name) or len(name) > 255:
-            raise InvalidInput("a hub host name is required, without spaces, at most 255 characters")
+        name = check_hub_host_name(host_name)
         if weight < 1 or weight > 1000:
             raise InvalidInput("a hub's weight is between 1 and 1000")
         hub = LinkedHub(name, weight, region or None)

@@ -28,7 +28,7 @@ def _row(entry: AuditEntry) -> dict[str, Any]:
         "target": entry.target[:255],
         "outcome": str(entry.outcome),
         "request_id": entry.request_id,
-        "source": entry.source,
+        "source": entry.source[:64] if entry.source else None,  # the column's width
         "details": jsontext.dumps(dict(entry.details)) if entry.details else None,
     }
 
@@ -92,7 +92,20 @@ async def entries_after(
     return [_entry(row) for row in rows]
 
 
-async def delete_before(conn: AsyncConnection, cutoff: datetime) -> int:
-    """Retention: delete every entry older than ``cutoff``; how many went."""
-    result = await conn.execute(delete(audit_entries).where(audit_entries.c.time < cutoff))
+async def delete_before(conn: AsyncConnection, cutoff: datetime, limit: int) -> int:
+    """Retention: delete up to ``limit`` of the oldest entries before ``cutoff``; how many went.
+
+    Bounded, so each pass holds the write lock briefly (SQLite has one writer): the first
+    pass after retention is turned on over years of entries is many short transactions.
+    """
+    oldest = (
+        select(audit_entries.c.id)
+        .where(audit_entries.c.time < cutoff)
+        .order_by(audit_entries.c.id)
+        .limit(limit)
+    )
+    ids = list((await conn.execute(oldest)).scalars())
+    if not ids:
+        return 0
+    result = await conn.execute(delete(audit_entries).where(audit_entries.c.id.in_(ids)))
     return int(result.rowcount or 0)
