@@ -451,3 +451,27 @@ def serve_iothub(directory: Path, host_name: str = "contoso-hub.azure-devices.ne
     finally:
         server.shutdown()
         server.server_close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the double until killed (or ``--lifetime`` seconds), for docs/hubs.md's story.
+
+    Writes into ``--dir``: ``hub-ca.pem`` (its CA), ``connection-string`` (a policy with every
+    right) and, last, ``endpoint`` (its URL), so a script can wait for that file.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--host", default="contoso-hub.azure-devices.net")
+    parser.add_argument("--lifetime", type=float, default=600.0)
+    args = parser.parse_args(argv)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    with serve_iothub(args.dir, args.host) as hub:
+        (args.dir / "connection-string").write_text(hub.add_policy("provisioning") + "\n")
+        (args.dir / "endpoint").write_text(hub.endpoint + "\n")
+        time.sleep(args.lifetime)
+
+
+if __name__ == "__main__":
+    main()
