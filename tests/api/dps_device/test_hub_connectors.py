@@ -21,6 +21,7 @@ from tests.api.conftest import DpsApi, running_app
 from tests.api.dps_device.conftest import KEY, KEY2, Device, enroll, enroll_group, group_device
 from tests.support.clock import FakeClock
 from tests.support.iothub_double import IotHubDouble, serve_iothub
+from tests.support.webhook import serve_webhook
 
 HUB = "contoso-hub.azure-devices.net"
 TWIN = {"tags": {"site": {"region": "eu"}}, "properties": {"desired": {"telemetryInterval": 30}}}
@@ -188,3 +189,23 @@ async def test_a_registration_interrupted_before_the_hub_answered_is_resumed_wit
     final: dict[str, Any] = (await device.poll(operation_id)).json()
     assert final["status"] == "assigned"
     assert list(hub.devices) == ["resumed-1"]
+
+
+async def test_a_hub_chosen_by_a_custom_allocation_webhook_learns_the_device_with_its_twin(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    with serve_webhook() as webhook:
+        webhook.answer(200, {"iotHubHostName": HUB, "initialTwin": {"tags": {"chosen": "by-webhook"}}})
+        await enroll(
+            dps,
+            "custom-1",
+            allocationPolicy="custom",
+            customAllocationDefinition={"webhookUrl": webhook.url, "apiVersion": "2021-10-01"},
+            initialTwin=TWIN,
+        )
+        result = await Device(dps, "custom-1", KEY).run()
+    assert result["status"] == "assigned", result
+    assert len(webhook.requests) == 1
+    assert hub.devices["custom-1"]["authentication"]["symmetricKey"]["primaryKey"] == KEY
+    assert hub.twins["custom-1"]["tags"] == {"chosen": "by-webhook"}  # the webhook's twin wins

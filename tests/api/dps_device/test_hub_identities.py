@@ -257,3 +257,19 @@ async def test_deprovision_deletes_the_identity_revokes_certificates_and_forgets
 async def test_deprovision_of_an_unknown_registration_is_not_found(dps: DpsApi, hub: IotHubDouble) -> None:
     with pytest.raises(NotFound):
         await wiring.hub_connections(dps.ctx.settings, dps.db).deprovision("never-seen")
+
+
+async def test_a_registration_the_hub_refuses_revokes_the_certificate_it_was_issued(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await dps.ctx.credential_policies.create("fleet", validity_days=14)
+    await enroll_preview(dps, "refused-csr-1", credentialPolicyName="fleet")
+    hub.refuse(403, "IotHubQuotaExceeded", "Total number of devices has exceeded the allocated quota")
+    result = await run(Device(dps, "refused-csr-1", KEY), {"csr": make_csr("refused-csr-1").b64})
+    assert result["status"] == "failed"
+    assert result["registrationState"]["errorCode"] == 400209
+    assert "IotHubQuotaExceeded" in result["registrationState"]["errorMessage"]
+    assert "issuedCertificateChain" not in result["registrationState"]
+    issued = await dps.ctx.credential_policies.certificates("refused-csr-1")
+    assert len(issued) == 1 and issued[0].revoked is not None
