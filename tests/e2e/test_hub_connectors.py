@@ -126,6 +126,20 @@ def test_the_operator_links_and_tests_an_iothub_connector_and_its_key_is_never_p
         text = out.stdout + out.stderr
         assert key not in text and "SharedAccessKey=" not in text
     # The secret is sealed in the database, not readable there either.
+    # Refused before anything is written: no secret, a malformed one (not echoed), a connector not built yet.
+    bad = tmp_path / "bad-connection.txt"
+    bad.write_text("HostName=x;SharedAccessKeyName=p;SharedAccessKey=s3cr3t!!")
+    for args, said in (
+        (["--connector", "iothub"], "needs --connection-string-file"),
+        (["--connector", "iothub", "--connection-string-file", str(bad)], "SharedAccessKey is not base64"),
+        (["--connector", "mosquitto"], "not available"),
+        (["--connector", "iothub", "--connection-string-file", str(tmp_path / "missing")], "cannot read"),
+    ):
+        out = server.cli("dps", "hub", "add", "other-hub.example", *args, check=False)
+        assert out.returncode == 1 and said in out.stderr and "s3cr3t" not in out.stderr, out.stderr
+    assert [h["hostName"] for h in json.loads(server.cli("dps", "hub", "list", "--json").stdout)["hubs"]] == [
+        HUB
+    ]
     files = list(server.data_dir.glob("provisiond.db*"))  # with the WAL, where new rows are first
     assert files and all(key.encode() not in f.read_bytes() for f in files)
 
