@@ -26,6 +26,7 @@ from typing import Protocol, TypeVar
 
 from provisiond.domain.allocation import LinkedHub
 from provisiond.domain.clock import Clock, utc_now
+from provisiond.domain.enrollments import AttestationType
 from provisiond.domain.hub_identities import (
     HubConnection,
     HubIdentity,
@@ -82,10 +83,8 @@ ConnectorFactory = Callable[[HubConnection], HubConnector]
 """Builds the connector of a hub's connection (``InvalidInput`` for a kind it cannot serve)."""
 
 
-def needs_connector(hub: str | None, linked: list[LinkedHub]) -> bool:
+def needs_connector(hub: str, linked: list[LinkedHub]) -> bool:
     """Whether the hub a registration was assigned to has a connector (it must learn the device)."""
-    if hub is None:
-        return False
     return any(h.host_name.lower() == hub.lower() and h.connector != "none" for h in linked)
 
 
@@ -125,7 +124,8 @@ class HubSync:
             if connection is None:
                 return done
             key = id_key(done.registration_id)
-            tpm = await tpm_repo.get_keys(conn, key) if state.attestation_type == "tpm" else None
+            is_tpm = state.attestation_type == AttestationType.TPM.value
+            tpm = await tpm_repo.get_keys(conn, key) if is_tpm else None
             issued = await certificates.list_certificates(conn, key)
             migrating = state.substatus == Substatus.DEVICE_DATA_MIGRATED.value
             old = None

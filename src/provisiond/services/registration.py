@@ -160,9 +160,10 @@ class RegistrationService:
             else None
         )
         done = _allocated(op, match, prior, policy, linked, region, now)
-        if done.state is not None and needs_connector(done.state.assigned_hub, linked):
+        hub = done.state.assigned_hub if done.state is not None else None
+        if hub is not None and needs_connector(hub, linked):
             # The hub must learn the device first: finished like a webhook call (services/hub_sync.py).
-            waiting = with_decided_hub(pending(op, prior), done.state.assigned_hub)  # type: ignore[arg-type]
+            waiting = with_decided_hub(pending(op, prior), hub)
             started = await self.issuer.issue(conn, waiting, match, request, now)
             await repo.insert_operation(conn, started)
             return started
