@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         le=365,
         description="a CRL's nextUpdate is this many days after it is signed; re-signed at half of it",
     )
+    hub_retry_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="how long a throttling hub (429) is retried before the registration fails, seconds",
+    )
     max_connections: int = Field(
         default=10_000, ge=1, description="connections one serve process holds (HTTPS and MQTT together)"
     )

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from provisiond.adapters.allocation_webhook import HttpWebhookAllocator
+from provisiond.adapters.hub_connectors import connector_for
 from provisiond.api.context import AppContext
 from provisiond.api.dps_service.mapping import enrollment_out
 from provisiond.config import Settings
@@ -22,6 +23,8 @@ from provisiond.services.claims import ClaimsService
 from provisiond.services.credential_policies import CredentialPolicyService
 from provisiond.services.custom_allocation import CustomAllocations, CustomAllocator
 from provisiond.services.enrollments import EnrollmentService, WebhookRules
+from provisiond.services.hub_connections import HubConnections
+from provisiond.services.hub_sync import ConnectorFactory, HubSync
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.services.issuance import CertificateIssuer
@@ -32,7 +35,7 @@ from provisiond.services.sphere import SphereService
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
 
-__all__ = ["build_services", "operation_worker", "running"]
+__all__ = ["build_services", "hub_connections", "operation_worker", "running"]
 
 
 def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -> OperationWorker:
@@ -52,12 +55,30 @@ def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -
     )
 
 
-def build_services(settings: Settings, db: Database, clock: Clock, allocator: CustomAllocator) -> AppContext:
-    """Every service the dialects use, on one database, clock and custom-allocation adapter."""
+def hub_connections(
+    settings: Settings, db: Database, clock: Clock = utc_now, connectors: ConnectorFactory = connector_for
+) -> HubConnections:
+    """The operator's hub connector commands (``dps hub add --connector``, ``hub test``,
+    ``deprovision``) with the connectors this build has."""
+    return HubConnections(db, connectors, clock, settings.crl_period)
+
+
+def build_services(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    allocator: CustomAllocator,
+    connectors: ConnectorFactory = connector_for,
+) -> AppContext:
+    """Every service the dialects use, on one database, clock, custom-allocation adapter and
+    hub connector factory."""
     worker = operation_worker(settings, db, clock)
     rules = WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http)
     issuer = CertificateIssuer(settings.crl_period)
-    custom_allocations = CustomAllocations(db, allocator, rules, settings.webhook_timeout, clock, issuer)
+    hub_sync = HubSync(db, connectors, settings.hub_retry_seconds, clock)
+    custom_allocations = CustomAllocations(
+        db, allocator, rules, settings.webhook_timeout, clock, issuer, hub_sync=hub_sync
+    )
     registration_settings = RegistrationSettings(retry_after=settings.registration_retry_after)
     return AppContext(
         settings=settings,

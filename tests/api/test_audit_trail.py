@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from provisiond import wiring
 from provisiond.cli.common import operator_context
 from provisiond.domain.audit import ACTIONS, AuditEntry, AuditFilter
 from provisiond.domain.policies import Right
@@ -33,6 +34,7 @@ from tests.api.conftest import DpsApi, running_app
 from tests.api.dps_device.conftest import KEY, KEY2, Device
 from tests.api.zerotouch.conftest import SECTION, ident
 from tests.support.clock import FakeClock
+from tests.support.iothub_double import serve_iothub
 from tests.support.issuance import make_csr
 from tests.support.pki import issue
 from tests.support.webhook import serve_webhook
@@ -46,6 +48,7 @@ HUB = "hub-a.azure-devices.net"
 @dataclass
 class Env:
     api: DpsApi
+    tmp: Path
     secrets: list[str] = field(default_factory=list)
     partner: tuple[str, str] | None = None
     devices: int = 0
@@ -489,6 +492,26 @@ async def certificate_revoke(env: Env) -> dict[str, Any]:
     return {**by_operator(), "target": "dev-cert", "details": {"by": "registration", "revoked": 1}}
 
 
+async def hub_connector(env: Env) -> dict[str, Any]:
+    """Linking a connector names its kind, never the connection string (the secret scan checks)."""
+    with serve_iothub(env.tmp, "hub-iot.example") as double:
+        secret = double.add_policy("provisioning")
+        env.secrets.append(secret)
+        connections = wiring.hub_connections(env.ctx.settings, env.api.db)
+        await connections.link("hub-iot.example", 1, None, "iothub", secret, double.endpoint, double.ca_pem)
+    return {**by_operator(), "target": "hub-iot.example", "details": {"connector": "iothub"}}
+
+
+async def registration_deprovision(env: Env) -> dict[str, Any]:
+    await register(env, "dev-gone")
+    await wiring.hub_connections(env.ctx.settings, env.api.db).deprovision("dev-gone")
+    return {
+        **by_operator(),
+        "target": "dev-gone",
+        "details": {"hub": None, "identityDeleted": False, "revoked": 0},
+    }
+
+
 Row = Callable[[Env], Awaitable[dict[str, Any]]]
 
 ROWS: dict[str, tuple[str, Row]] = {
@@ -515,6 +538,8 @@ ROWS: dict[str, tuple[str, Row]] = {
     "credentialPolicy.delete": ("credentialPolicy.delete", credential_policy_delete),
     "certificate.revoke": ("certificate.revoke", certificate_revoke),
     "hub.add": ("hub.add", hub_add),
+    "hub.connector": ("hub.connector", hub_connector),
+    "registration.deprovision": ("registration.deprovision", registration_deprovision),
     "hub.remove": ("hub.remove", hub_remove),
     "region.add": ("region.add", region_add),
     "region.remove": ("region.remove", region_remove),
@@ -546,7 +571,7 @@ async def entries(env: Env, *, limit: int = 1000, **selection: Any) -> list[Audi
 async def env(db: Database, tmp_path: Path) -> AsyncIterator[Env]:
     async with running_app(db, tmp_path / "data", FakeClock(), in_process_worker=False) as api:
         await api.ctx.hubs.add(HUB)
-        yield Env(api)
+        yield Env(api, tmp_path)
 
 
 def test_every_action_has_a_row() -> None:

@@ -14,6 +14,7 @@ def test_each_failure_kind_shows_its_documented_error_code() -> None:
         RegistrationFailure.CUSTOM_FAILED: 400207,
         RegistrationFailure.CUSTOM_NO_HUB: 400208,
         RegistrationFailure.CUSTOM_UNAUTHORIZED: 400209,
+        RegistrationFailure.HUB_FAILED: 400209,
     }
 
 

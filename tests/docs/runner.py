@@ -4,7 +4,7 @@ A document is a story: its blocks run one after another in one working directory
 environment. The working directory is a fresh temporary directory laid out like a clone in which
 the reader has done the install steps:
 
-* ``examples/`` is the repository's, ``provisiond`` on ``PATH`` runs this checkout's code,
+* ``examples/`` and ``tests/`` are the repository's, ``provisiond`` on ``PATH`` runs this checkout's code,
 * ``sdk-venv`` is ``.venv-compat`` (the official Python SDKs, pinned in tests/compat/requirements.txt),
 * ``node_modules`` is ``tests/compat/node/node_modules`` (the official Node SDKs, pinned there),
 * ``./provisiond-data`` is the data directory (provisiond's default).
@@ -78,6 +78,7 @@ class DocRun:
         wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m provisiond "$@"\n')
         wrapper.chmod(0o755)
         (workdir / "examples").symlink_to(REPO / "examples")
+        (workdir / "tests").symlink_to(REPO / "tests")  # a clone has them (docs/hubs.md runs a double)
         (workdir / "sdk-venv").symlink_to(REPO / ".venv-compat")
         (workdir / "node_modules").symlink_to(REPO / "tests" / "compat" / "node" / "node_modules")
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISIOND_") and k not in TRUST_VARS}

@@ -199,7 +199,23 @@ def secrets_served(server: ServerProcess) -> list[str]:
     policy = json.loads(
         server.cli("dps", "policy", "create", "backup-reader", "--rights", "EnrollmentRead", "--json").stdout
     )
-    return [server.owner_key, key, group_key, member_key, policy["primaryKey"], policy["secondaryKey"]]
+    # A hub connector's connection string (no device goes there: only its storage matters here).
+    hub_key = new_symmetric_key()
+    secret_file = server.data_dir.parent / "hub-connection.txt"
+    secret_file.write_text(
+        f"HostName=backup-hub.example;SharedAccessKeyName=provisioning;SharedAccessKey={hub_key}"
+    )
+    server.cli("dps", "hub", "add", "backup-hub.example", "--connector", "iothub", "--connection-string-file",
+               str(secret_file), "--weight", "1")  # fmt: skip
+    return [
+        server.owner_key,
+        key,
+        group_key,
+        member_key,
+        policy["primaryKey"],
+        policy["secondaryKey"],
+        hub_key,
+    ]
 
 
 def assert_absent(blob: bytes, keys: list[str]) -> None:

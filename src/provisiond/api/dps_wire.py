@@ -61,6 +61,7 @@ _REGISTRATION_ERROR_CODES = {
     RegistrationFailure.CUSTOM_FAILED: 400207,
     RegistrationFailure.CUSTOM_NO_HUB: 400208,
     RegistrationFailure.CUSTOM_UNAUTHORIZED: 400209,
+    RegistrationFailure.HUB_FAILED: 400209,  # as DPS reports a hub write failure (reference §2.8)
 }
 
 

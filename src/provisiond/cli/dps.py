@@ -18,6 +18,7 @@ from provisiond.services.cas import CaService
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.store.db import Database
+from provisiond.wiring import hub_connections
 
 __all__ = ["dps_app"]
 
@@ -83,6 +84,15 @@ def policy_delete(settings: Settings, name: str, as_json: JsonFlag = False) -> N
     emit(as_json, {"deleted": name}, f"deleted policy {name}")
 
 
+def _read_text(path: Path | None, what: str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise fail(f"cannot read the {what} {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 @hub_app.command("add")
 @with_settings()
 def hub_add(
@@ -90,12 +100,51 @@ def hub_add(
     host_name: str,
     weight: Annotated[int, typer.Option("--weight", help="share of hashed allocation (1-1000)")] = 1,
     region: Annotated[str | None, typer.Option("--region", help="region name, for geoLatency")] = None,
+    connector: Annotated[
+        str | None,
+        typer.Option(
+            "--connector",
+            help="how the hub learns its devices: none, iothub [default: none; kept when changing a hub]",
+            show_default=False,
+        ),
+    ] = None,
+    connection_string_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--connection-string-file",
+            help="iothub: a file holding a policy's connection string (RegistryWrite + ServiceConnect)",
+        ),
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="iothub: reach the hub at this https:// URL instead")
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="iothub: PEM CA certificates the hub's TLS chains to")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Link an IoT hub (or change a linked hub's weight and region)."""
-    hub = run(with_db(settings, lambda db: HubService(db).add(host_name, weight, region)))
-    data = {"hostName": hub.host_name, "weight": hub.weight, "region": hub.region}
-    emit(as_json, data, f"linked {hub.host_name} (weight {hub.weight}, region {hub.region or '-'})")
+    """Link an IoT hub (or change a linked hub's weight, region and connector)."""
+    secret = _read_text(connection_string_file, "connection string file")
+    ca_pem = _read_text(ca_file, "CA file")
+    hub = run(
+        with_db(
+            settings,
+            lambda db: hub_connections(settings, db).link(
+                host_name, weight, region, connector, secret, endpoint, ca_pem
+            ),
+        )
+    )
+    data = {"hostName": hub.host_name, "weight": hub.weight, "region": hub.region, "connector": hub.connector}
+    where = f"weight {hub.weight}, region {hub.region or '-'}, connector {hub.connector}"
+    emit(as_json, data, f"linked {hub.host_name} ({where})")
+
+
+@hub_app.command("test")
+@with_settings()
+def hub_test(settings: Settings, host_name: str, as_json: JsonFlag = False) -> None:
+    """Prove a hub's connector credentials with a harmless call (IoT Hub: GET /statistics/devices)."""
+    found = run(with_db(settings, lambda db: hub_connections(settings, db).check(host_name)))
+    emit(as_json, {"hostName": host_name, "ok": True, "detail": found}, found)
 
 
 @hub_app.command("list")
@@ -103,11 +152,14 @@ def hub_add(
 def hub_list(settings: Settings, as_json: JsonFlag = False) -> None:
     """List the linked hubs."""
     hubs = run(with_db(settings, lambda db: HubService(db).hubs()))
-    rows = [{"hostName": h.host_name, "weight": h.weight, "region": h.region} for h in hubs]
+    rows = [
+        {"hostName": h.host_name, "weight": h.weight, "region": h.region, "connector": h.connector}
+        for h in hubs
+    ]
     emit(
         as_json,
         {"hubs": rows},
-        "\n".join(f"{r['hostName']}\t{r['weight']}\t{r['region'] or '-'}" for r in rows),
+        "\n".join(f"{r['hostName']}\t{r['weight']}\t{r['region'] or '-'}\t{r['connector']}" for r in rows),
     )
 
 
@@ -206,3 +258,23 @@ def ca_remove(settings: Settings, name: str, as_json: JsonFlag = False) -> None:
     """Remove a CA certificate: groups referencing it no longer accept chains through it."""
     run(with_db(settings, lambda db: CaService(db).remove(name)))
     emit(as_json, {"removed": name}, f"removed CA {name}")
+
+
+@dps_app.command("deprovision")
+@with_settings()
+def deprovision(settings: Settings, registration_id: str, as_json: JsonFlag = False) -> None:
+    """Delete a device's identity at its hub, revoke the certificates issued to it, and delete
+    its registration state (its enrollment stays: it may register again)."""
+    done = run(with_db(settings, lambda db: hub_connections(settings, db).deprovision(registration_id)))
+    data = {
+        "registrationId": done.registration_id,
+        "hub": done.hub,
+        "identityDeleted": done.identity_deleted,
+        "revokedSerials": done.revoked,
+    }
+    at_hub = f"identity deleted at {done.hub}" if done.identity_deleted else "no identity to delete at a hub"
+    emit(
+        as_json,
+        data,
+        f"deprovisioned {done.registration_id}: {at_hub}, {len(done.revoked)} certificate(s) revoked",
+    )

@@ -62,6 +62,7 @@ class LinkedHub:
     host_name: str
     weight: int = 1
     region: str | None = None
+    connector: str = "none"  # how the hub learns its devices (domain/hub_identities.ConnectorKind)
 
 
 @dataclass(frozen=True, slots=True)

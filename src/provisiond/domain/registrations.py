@@ -48,6 +48,7 @@ class RegistrationFailure(Enum):
     CUSTOM_FAILED = auto()  # the custom-allocation webhook could not decide (or was not allowed)
     CUSTOM_NO_HUB = auto()  # the webhook answered without naming a hub
     CUSTOM_UNAUTHORIZED = auto()  # the webhook refused the call (401)
+    HUB_FAILED = auto()  # the assigned hub refused the device's identity (or could not be reached)
 
 
 @dataclass(frozen=True, slots=True)

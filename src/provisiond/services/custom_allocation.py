@@ -4,7 +4,9 @@ The register call commits the operation ``assigning`` with what finishing it nee
 (``pending``); the webhook call then runs as an asyncio task, and the result is recorded with a
 conditional write (``WHERE status = 'assigning'``), so however often the webhook is called (a
 retry, a restart that resumes pending operations, two processes) the registration result is
-recorded exactly once. The webhook itself is behind the ``CustomAllocator`` port, so this
+recorded exactly once. An operation whose register call decided a hub with a connector is
+finished here too, its recorded decision standing in for the webhook (``services/hub_sync.py``).
+The webhook itself is behind the ``CustomAllocator`` port, so this
 module knows no HTTP (the adapter is ``adapters/allocation_webhook.py``).
 """
 
@@ -42,6 +44,7 @@ from provisiond.domain.registrations import (
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import InvalidInput
 from provisiond.services.enrollments import WebhookRules
+from provisiond.services.hub_sync import HubSync, decided
 from provisiond.services.issuance import CertificateIssuer
 from provisiond.services.registration_audit import record_registration
 from provisiond.store import enrollments as enrollment_repo
@@ -96,6 +99,7 @@ class CustomAllocations:
     timeout: float = 10.0
     clock: Clock = utc_now
     issuer: CertificateIssuer = field(default_factory=CertificateIssuer)
+    hub_sync: HubSync | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     def spawn(self, op: RegistrationOperation) -> None:
@@ -154,8 +158,10 @@ class CustomAllocations:
                     RegistrationFailure.CUSTOM_FAILED,
                     "the enrollment was deleted while the registration was assigning",
                 )
-            decision = await self._ask(op, match, linked)
+            decision = decided(op) or await self._ask(op, match, linked)
             done = assigned(op, match, prior, decision, self.clock())
+            if self.hub_sync is not None:  # the assigned hub learns the device (services/hub_sync.py)
+                done = await self.hub_sync.apply(done, match)
         except RegistrationError as exc:
             now = self.clock()
             done = failed(op, match, prior, exc, now) if match else failed_without_enrollment(op, exc, now)

@@ -3,8 +3,10 @@
 A register call is answered at once with an operation. For hashed, static and geoLatency the
 result is decided in the same transaction that records the operation, so nothing is left pending.
 For custom allocation the operation is committed ``assigning`` and a webhook decides in the
-background (``services/custom_allocation.py``). Which enrollment a device is, is decided in
-``services/device_auth.py``; the registration state is built in ``domain/registration_results.py``.
+background (``services/custom_allocation.py``); so is one whose hub has a connector, which must
+learn the device before it is ``assigned`` (``services/hub_sync.py``). Which enrollment a device
+is, is decided in ``services/device_auth.py``; the registration state is built in
+``domain/registration_results.py``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from provisiond.domain.registrations import (
 from provisiond.errors import Throttled
 from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
+from provisiond.services.hub_sync import needs_connector, with_decided_hub
 from provisiond.services.issuance import CertificateIssuer, ReadCsr
 from provisiond.services.registration_audit import record_registration
 from provisiond.services.tpm_attestation import (
@@ -158,9 +161,15 @@ class RegistrationService:
             if policy is AllocationPolicy.GEO_LATENCY
             else None
         )
-        done = await self.issuer.issue(
-            conn, _allocated(op, match, prior, policy, linked, region, now), match, request, now
-        )
+        done = _allocated(op, match, prior, policy, linked, region, now)
+        hub = done.state.assigned_hub if done.state is not None else None
+        if hub is not None and needs_connector(hub, linked):
+            # The hub must learn the device first: finished like a webhook call (services/hub_sync.py).
+            waiting = with_decided_hub(pending(op, prior), hub)
+            started = await self.issuer.issue(conn, waiting, match, request, now)
+            await repo.insert_operation(conn, started)
+            return started
+        done = await self.issuer.issue(conn, done, match, request, now)
         await repo.insert_operation(conn, done)
         await repo.put_state(conn, done.state, match.group_key)  # type: ignore[arg-type]
         return done

@@ -202,6 +202,8 @@ _FAILURE_NUMBERS = {
     RegistrationFailure.CUSTOM_FAILED: 400207,
     RegistrationFailure.CUSTOM_NO_HUB: 400208,
     RegistrationFailure.CUSTOM_UNAUTHORIZED: 400209,
+    # Shown as 400209 too (api/dps_wire.py), but stored apart so the kind survives a reload.
+    RegistrationFailure.HUB_FAILED: 400290,
 }
 _FAILURES = {number: failure for failure, number in _FAILURE_NUMBERS.items()}
 

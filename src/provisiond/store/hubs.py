@@ -23,14 +23,16 @@ __all__ = [
 
 
 # Built once: these run on every registration.
-_LIST_HUBS = select(dps_hubs).order_by(dps_hubs.c.key)
+_LIST_HUBS = select(
+    dps_hubs.c.host_name, dps_hubs.c.weight, dps_hubs.c.region, dps_hubs.c.connector
+).order_by(dps_hubs.c.key)
 _LIST_REGIONS = select(dps_regions).order_by(dps_regions.c.network)
 _POLICY = select(dps_instance.c.allocation_policy).where(dps_instance.c.id == 1)
 
 
 async def list_hubs(conn: AsyncConnection) -> list[LinkedHub]:
     rows = await conn.execute(_LIST_HUBS)
-    return [LinkedHub(row.host_name, row.weight, row.region) for row in rows]
+    return [LinkedHub(row.host_name, row.weight, row.region, row.connector) for row in rows]
 
 
 async def put_hub(conn: AsyncConnection, hub: LinkedHub) -> None:

@@ -19,9 +19,17 @@ from provisiond.store.codec import enrollment_row
 from provisiond.store.credential_policies import policy_row as ca_row
 from provisiond.store.db import keyring_of
 from provisiond.store.engine_specific import insert_for
+from provisiond.store.hub_connections import hub_row
 from provisiond.store.instance import policy_row
 from provisiond.store.keyring import Keyring, key_id_of
-from provisiond.store.tables import credential_policies, dps_policies, enrollments, outer_key_check, tpm_keys
+from provisiond.store.tables import (
+    credential_policies,
+    dps_hubs,
+    dps_policies,
+    enrollments,
+    outer_key_check,
+    tpm_keys,
+)
 from provisiond.store.tpm import tpm_row
 
 __all__ = ["CHECK_ROW", "ensure_check", "has_sealed_secrets", "reseal_batch"]
@@ -70,7 +78,7 @@ async def reseal_batch(conn: AsyncConnection, current: str, limit: int) -> int:
     found += await _reseal_column(conn, keyring, current, limit - found, _POLICY_KEYS)
     if found < limit:
         found += await _reseal_enrollments(conn, keyring, current, limit - found)
-    for column in (_TPM_KEYS, _CA_KEYS):
+    for column in (_TPM_KEYS, _CA_KEYS, _HUB_SECRETS):
         if found < limit:
             found += await _reseal_column(conn, keyring, current, limit - found, column)
     return found
@@ -91,6 +99,8 @@ _TPM_KEYS = _SealedColumn(tpm_keys, tpm_keys.c.key, tpm_keys.c.sealed, tpm_row)
 _CA_KEYS = _SealedColumn(
     credential_policies, credential_policies.c.key, credential_policies.c.sealed_key, ca_row
 )
+# Connector secrets of linked hubs; a hub without a connector has NULL ``sealed_with`` and is skipped.
+_HUB_SECRETS = _SealedColumn(dps_hubs, dps_hubs.c.key, dps_hubs.c.sealed, hub_row)
 
 
 async def _reseal_check(conn: AsyncConnection, keyring: Keyring, current: str) -> int:

@@ -115,7 +115,10 @@ tpm_keys = Table(
     Column("sealed_with", String(32), nullable=False),
 )
 
-# IoT hubs linked to the instance; ``key`` is the case-folded host name.
+# IoT hubs linked to the instance; ``key`` is the case-folded host name. ``connector`` says how the
+# hub learns its devices (``none``, ``iothub``); its secret (a connection string) is ``sealed``
+# under ``sealed_with`` (store/hub_connections.py), NULL for ``none``; ``endpoint`` and ``ca_pem``
+# (public) reach a hub at another address or behind a private CA.
 dps_hubs = Table(
     "dps_hubs",
     metadata,
@@ -123,6 +126,11 @@ dps_hubs = Table(
     Column("host_name", String(255), nullable=False),
     Column("weight", Integer, nullable=False),
     Column("region", String(64), nullable=True),
+    Column("connector", String(16), nullable=False, server_default="none"),
+    Column("endpoint", Text, nullable=True),
+    Column("ca_pem", Text, nullable=True),
+    Column("sealed", Text, nullable=True),
+    Column("sealed_with", String(32), nullable=True),
 )
 
 # Client network -> region, for geoLatency allocation.

@@ -1,0 +1,161 @@
+"""Azure IoT Hub's registry REST API (api-version 2021-04-12), as a hub connector.
+
+The contract is shared/reference/ISSUANCE_HUBS_EVENTS.md §2: every call carries a service SAS
+for the hub (``sr`` = the URL-encoded, lower-case host name, ``skn`` = the policy), signed with
+the policy key of the connection string. Create-or-update is idempotent with only RegistryWrite:
+``PUT /devices/{id}`` without ``If-Match`` creates; a 409 ``DeviceAlreadyExists`` means the device
+exists, and the same body is PUT again with ``If-Match: "*"``, replacing it (so a second run,
+after a crash say, updates instead of duplicating). Twins are merged with ``PATCH /twins/{id}``
+and ``If-Match: "*"`` (ServiceConnect). A 429 raises ``HubThrottled`` (the service retries); any
+other refusal, or a hub that cannot be reached, raises ``HubRefused`` with the hub's error body
+as it answered it, which the device is shown (DPS does the same, §2.8).
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+import httpx
+
+from provisiond.domain.hub_identities import (
+    HubAuthKind,
+    HubConnection,
+    HubIdentity,
+    HubRefused,
+    HubThrottled,
+    TwinPatch,
+    parse_iothub_connection_string,
+    twin_patch,
+)
+from provisiond.domain.sas import sign
+
+__all__ = ["API_VERSION", "IotHubConnector", "device_body", "service_sas"]
+
+API_VERSION = "2021-04-12"
+_TOKEN_TTL = 3600
+_TIMEOUT = 15.0
+
+
+def service_sas(host_name: str, key_name: str, key: str, expiry: int) -> str:
+    """A service SAS for the hub: ``sr`` is the lower-case host name, URL-encoded (§2.2)."""
+    resource = urllib.parse.quote(host_name.lower(), safe="")
+    sig = urllib.parse.quote(sign(key, resource, str(expiry)), safe="")
+    return f"SharedAccessSignature sr={resource}&sig={sig}&se={expiry}&skn={urllib.parse.quote(key_name)}"
+
+
+def device_body(identity: HubIdentity) -> dict[str, Any]:
+    """The ``Device`` a PUT sends: every updatable field, since a PUT update resets the ones it
+    leaves out (§2.3)."""
+    auth = identity.authentication
+    authentication: dict[str, Any] = {"type": auth.kind.value}
+    if auth.kind is HubAuthKind.SAS:
+        authentication["symmetricKey"] = {"primaryKey": auth.primary, "secondaryKey": auth.secondary}
+    elif auth.kind is HubAuthKind.SELF_SIGNED:
+        authentication["x509Thumbprint"] = {
+            "primaryThumbprint": auth.primary,
+            "secondaryThumbprint": auth.secondary,
+        }
+    return {
+        "deviceId": identity.device_id,
+        "status": "enabled",
+        "authentication": authentication,
+        "capabilities": {"iotEdge": identity.iot_edge},
+    }
+
+
+class IotHubConnector:
+    """One IoT hub's registry, reached at its host name or at the connection's ``endpoint``."""
+
+    def __init__(self, connection: HubConnection, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        parsed = parse_iothub_connection_string(connection.secret)
+        self._host = parsed.host_name
+        self._key_name = parsed.key_name
+        self._key = parsed.key
+        self._base = (connection.endpoint or f"https://{parsed.host_name}").rstrip("/")
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cadata=connection.ca_pem) if connection.ca_pem else True
+        )
+        self._transport = transport
+
+    async def put_identity(self, identity: HubIdentity) -> None:
+        body = device_body(identity)
+        path = f"/devices/{_quote(identity.device_id)}"
+        answer = await self._send("PUT", path, body)
+        if answer.status_code == 409:  # it exists: replace it (the SDKs' force update)
+            answer = await self._send("PUT", path, body, if_match='"*"')
+        _raise_for(answer)
+
+    async def patch_twin(self, device_id: str, patch: TwinPatch) -> None:
+        body: dict[str, Any] = {}
+        if patch.tags:
+            body["tags"] = patch.tags
+        if patch.desired:
+            body["properties"] = {"desired": patch.desired}
+        _raise_for(await self._send("PATCH", f"/twins/{_quote(device_id)}", body, if_match='"*"'))
+
+    async def read_twin(self, device_id: str) -> TwinPatch | None:
+        answer = await self._send("GET", f"/twins/{_quote(device_id)}")
+        if answer.status_code == 404:
+            return None
+        _raise_for(answer)
+        twin = answer.json()
+        return twin_patch(twin if isinstance(twin, dict) else None)
+
+    async def delete_identity(self, device_id: str) -> bool:
+        answer = await self._send("DELETE", f"/devices/{_quote(device_id)}", if_match='"*"')
+        if answer.status_code == 404:
+            return False
+        _raise_for(answer)
+        return True
+
+    async def check(self) -> str:
+        """``GET /statistics/devices``: reads counts, changes nothing, needs a valid SAS."""
+        answer = await self._send("GET", "/statistics/devices")
+        _raise_for(answer)
+        stats = answer.json()
+        total = stats.get("totalDeviceCount") if isinstance(stats, dict) else None
+        return f"{self._host}: credentials accepted, {total} device(s) registered"
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, if_match: str | None = None
+    ) -> httpx.Response:
+        headers = {
+            "Authorization": service_sas(
+                self._host, self._key_name, self._key, int(time.time()) + _TOKEN_TTL
+            ),
+            "Request-Id": str(uuid.uuid4()),
+            "Accept": "application/json",
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        if if_match is not None:
+            headers["If-Match"] = if_match
+        url = f"{self._base}{path}"
+        try:
+            async with httpx.AsyncClient(
+                verify=self._verify, transport=self._transport, timeout=_TIMEOUT, trust_env=False
+            ) as client:
+                return await client.request(
+                    method, url, params={"api-version": API_VERSION}, json=body, headers=headers
+                )
+        except httpx.HTTPError as exc:
+            raise HubRefused(f"the hub {self._host} could not be reached: {type(exc).__name__}") from exc
+
+
+def _quote(device_id: str) -> str:
+    return urllib.parse.quote(device_id, safe="")
+
+
+def _raise_for(answer: httpx.Response) -> None:
+    """Nothing for a 2xx; ``HubThrottled`` for a 429; else ``HubRefused`` with the body verbatim."""
+    if 200 <= answer.status_code < 300:
+        return
+    body = answer.text.strip() or f"HTTP {answer.status_code}"
+    if answer.status_code == 429:
+        retry = answer.headers.get("retry-after")
+        raise HubThrottled(body, float(retry) if retry and retry.replace(".", "", 1).isdigit() else None)
+    raise HubRefused(body, answer.status_code)

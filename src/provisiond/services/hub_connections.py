@@ -1,0 +1,157 @@
+"""Operators' hub connector commands: give a linked hub a connector, prove it works, deprovision.
+
+``link`` links the hub (``HubService.add``: the same checks) and then records its connector; the
+secret is checked before anything is written, sealed by the store, and never returned.
+``deprovision`` undoes a registration: the identity at its hub, the certificates issued to it,
+its registration state (DPS leaves this cleanup to the operator; provisiond gives the command).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from provisiond.domain.allocation import LinkedHub
+from provisiond.domain.clock import Clock, utc_now
+from provisiond.domain.hub_identities import (
+    ConnectorKind,
+    HubConnection,
+    HubRefused,
+    HubThrottled,
+    parse_iothub_connection_string,
+)
+from provisiond.domain.registration_ids import id_key
+from provisiond.domain.registrations import RegistrationStatus
+from provisiond.errors import InvalidInput, NotFound
+from provisiond.services import audit
+from provisiond.services.credential_policies import resign_crl
+from provisiond.services.hub_sync import ConnectorFactory
+from provisiond.services.hubs import HubService
+from provisiond.store import credential_policies as certificates
+from provisiond.store import hub_connections as repo
+from provisiond.store import hubs as hub_repo
+from provisiond.store import registrations as registration_repo
+from provisiond.store.db import Database
+
+__all__ = ["Deprovisioned", "HubConnections"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deprovisioned:
+    """What ``deprovision`` did: the hub it deleted the identity at (if any) and the serials revoked."""
+
+    registration_id: str
+    hub: str | None
+    identity_deleted: bool
+    revoked: list[str]
+
+
+@dataclass
+class HubConnections:
+    db: Database
+    connectors: ConnectorFactory
+    clock: Clock = utc_now
+    crl_period: timedelta = field(default_factory=lambda: timedelta(days=7))
+
+    async def link(
+        self,
+        host_name: str,
+        weight: int = 1,
+        region: str | None = None,
+        kind: str | None = None,
+        secret: str | None = None,
+        endpoint: str | None = None,
+        ca_pem: str | None = None,
+    ) -> LinkedHub:
+        """Link a hub (or change it); ``kind`` ``None`` keeps a linked hub's connector as it is."""
+        connection = _connection(host_name.strip(), kind, secret, endpoint, ca_pem) if kind else None
+        hub = await HubService(self.db).add(host_name, weight, region)
+        if kind is None:
+            async with self.db.read() as conn:
+                current = await repo.get_connection(conn, hub.host_name)
+            return LinkedHub(hub.host_name, hub.weight, hub.region, current.kind.value if current else "none")
+        async with self.db.write() as conn:
+            await repo.set_connection(conn, hub.host_name, connection)
+            # The connector's kind only: its connection string is a secret.
+            await audit.record(conn, "hub.connector", hub.host_name, details={"connector": kind})
+        return LinkedHub(hub.host_name, hub.weight, hub.region, kind)
+
+    async def check(self, host_name: str) -> str:
+        """Prove the hub's connector credentials with a harmless call (``InvalidInput`` if refused)."""
+        async with self.db.read() as conn:
+            linked = {h.host_name.lower() for h in await hub_repo.list_hubs(conn)}
+            connection = await repo.get_connection(conn, host_name)
+        if host_name.lower() not in linked:
+            raise NotFound(f"hub {host_name!r} is not linked")
+        if connection is None:
+            raise InvalidInput(f"hub {host_name!r} has no connector (--connector none): nothing to test")
+        try:
+            return await self.connectors(connection).check()
+        except (HubRefused, HubThrottled) as exc:
+            raise InvalidInput(f"the hub refused the test call: {exc.message}") from exc
+
+    async def deprovision(self, registration_id: str) -> Deprovisioned:
+        """Delete the device's identity at its hub, revoke its issued certificates, forget its state.
+
+        The hub is called first and outside any transaction: if it refuses, nothing here changes
+        and the command can be run again. A device never assigned, or on a hub without a
+        connector, has only its records removed.
+        """
+        key = id_key(registration_id)
+        async with self.db.read() as conn:
+            state = await registration_repo.get_state(conn, key)
+            known = await certificates.list_certificates(conn, key)
+            connection = (
+                await repo.get_connection(conn, state.assigned_hub)
+                if state is not None
+                and state.assigned_hub
+                and state.status == RegistrationStatus.ASSIGNED.value
+                else None
+            )
+        if state is None and not known:
+            raise NotFound(f"{registration_id!r} has no registration state and no issued certificate")
+        deleted = False
+        if connection is not None and state is not None:
+            try:
+                deleted = await self.connectors(connection).delete_identity(
+                    state.device_id or registration_id
+                )
+            except (HubRefused, HubThrottled) as exc:
+                raise InvalidInput(
+                    f"the hub {connection.host_name} refused the delete: {exc.message}"
+                ) from exc
+        now = self.clock()
+        async with self.db.write() as conn:
+            revoked = await certificates.revoke(conn, now, registration_key=key)
+            for policy in sorted({p for _, p in revoked}):
+                await resign_crl(conn, policy, now, self.crl_period)
+            await registration_repo.delete_state(conn, key, None)
+            details = {
+                "hub": connection.host_name if connection else None,
+                "identityDeleted": deleted,
+                "revoked": len(revoked),
+            }
+            await audit.record(conn, "registration.deprovision", registration_id, details=details)
+        return Deprovisioned(
+            registration_id, connection.host_name if connection else None, deleted, [s for s, _ in revoked]
+        )
+
+
+def _connection(
+    host_name: str, kind: str, secret: str | None, endpoint: str | None, ca_pem: str | None
+) -> HubConnection | None:
+    """The connection to record, checked before anything is written (the secret never echoed)."""
+    try:
+        parsed = ConnectorKind(kind)
+    except ValueError:
+        raise InvalidInput(f"a connector is one of {', '.join(k.value for k in ConnectorKind)}") from None
+    if parsed is ConnectorKind.NONE:
+        return None
+    if parsed is ConnectorKind.MOSQUITTO:
+        raise InvalidInput("the mosquitto connector is not available in this version")
+    if not secret:
+        raise InvalidInput("the iothub connector needs --connection-string-file")
+    parse_iothub_connection_string(secret)
+    if endpoint is not None and not endpoint.lower().startswith("https://"):
+        raise InvalidInput("--endpoint is an https:// URL")
+    return HubConnection(host_name, parsed, secret.strip(), endpoint, ca_pem)
