@@ -13,7 +13,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, TypeAdapter
 from pydantic.fields import FieldInfo
@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["https://*"], description="fnmatch patterns a webhookUrl must match"
     )
     webhook_allow_http: bool = False
+    webhook_ca_file: Path | None = Field(default=None, description="PEM CAs trusted by outbound webhooks")
+    metrics_token_file: Path | None = Field(default=None, description="a bearer token /metrics accepts")
+    log_format: Literal["text", "json"] = "text"
     worker_batch_size: int = Field(default=5000, ge=1, le=100_000, description="items per worker transaction")
     worker_lease_seconds: float = Field(
         default=30.0, gt=0, description="a dead worker's operation is taken over after this"

@@ -12,7 +12,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
+
 from provisiond.adapters.allocation_webhook import HttpWebhookAllocator
+from provisiond.adapters.event_webhook import HttpEventDelivery, webhook_ssl_context
 from provisiond.adapters.hub_connectors import connector_for
 from provisiond.api.context import AppContext
 from provisiond.api.dps_service.mapping import enrollment_out
@@ -23,6 +26,7 @@ from provisiond.services.claims import ClaimsService
 from provisiond.services.credential_policies import CredentialPolicyService
 from provisiond.services.custom_allocation import CustomAllocations, CustomAllocator
 from provisiond.services.enrollments import EnrollmentService, WebhookRules
+from provisiond.services.events import Dispatcher, EventService
 from provisiond.services.hub_connections import HubConnections
 from provisiond.services.hub_sync import ConnectorFactory, HubSync
 from provisiond.services.hubs import HubService
@@ -35,7 +39,7 @@ from provisiond.services.sphere import SphereService
 from provisiond.services.worker import OperationWorker
 from provisiond.store.db import Database
 
-__all__ = ["build_services", "hub_connections", "operation_worker", "running"]
+__all__ = ["build_services", "event_service", "hub_connections", "operation_worker", "running"]
 
 
 def operation_worker(settings: Settings, db: Database, clock: Clock = utc_now) -> OperationWorker:
@@ -61,6 +65,11 @@ def hub_connections(
     """The operator's hub connector commands (``dps hub add --connector``, ``hub test``,
     ``deprovision``) with the connectors this build has."""
     return HubConnections(db, connectors, clock, settings.crl_period)
+
+
+def event_service(settings: Settings, db: Database) -> EventService:
+    """Event subscriptions (the CLI), under the same URL allow-list as allocation webhooks."""
+    return EventService(db, WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http))
 
 
 def build_services(
@@ -107,17 +116,27 @@ async def running(
     operation worker when the settings ask for it; on exit stops all of it.
     """
     database = db or await open_database(settings, migrate_schema=False)
-    allocator = HttpWebhookAllocator(enrollment_out)  # the webhook is shown the service API's JSON
+    trust = webhook_ssl_context(settings.webhook_ca_file)
+    client = httpx.AsyncClient(follow_redirects=False, verify=trust)
+    allocator = HttpWebhookAllocator(enrollment_out, client)  # shown the service API's JSON
     ctx = build_services(settings, database, clock, allocator)
     await ctx.custom_allocations.resume_pending()
-    worker = asyncio.get_running_loop().create_task(ctx.worker.run()) if settings.in_process_worker else None
+    loop = asyncio.get_running_loop()
+    worker = loop.create_task(ctx.worker.run()) if settings.in_process_worker else None
+    # Events: the lease outlives one delivery's timeout, so only a dead process loses its rows.
+    delivery = HttpEventDelivery(settings.webhook_timeout, settings.webhook_ca_file)
+    dispatcher = loop.create_task(
+        Dispatcher(database, delivery, clock, lease_seconds=2 * settings.webhook_timeout + 5).run()
+    )
     try:
         yield ctx
     finally:
-        if worker is not None:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        for task in (worker, dispatcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await delivery.aclose()
         ctx.custom_allocations.cancel()
         await ctx.custom_allocations.drain()  # the cancelled calls end before their client closes
         await allocator.aclose()

@@ -13,6 +13,7 @@ from provisiond.cli.claims import partner_app, worker
 from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.cli.dps import dps_app
 from provisiond.cli.enroll import enroll_app
+from provisiond.cli.events import events_app
 from provisiond.cli.operations import claim_app, operation_app
 from provisiond.cli.secrets import secrets_app
 from provisiond.cli.settings import settings_app
@@ -34,6 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(enroll_app, name="enroll")
 app.add_typer(claim_app, name="claim")
 app.add_typer(operation_app, name="operation")
+app.add_typer(events_app, name="events")
 app.command("worker")(worker)
 
 Port = Annotated[int | None, typer.Option("--port", help="HTTPS port [default: recorded, else 8443]")]

@@ -202,7 +202,7 @@ class ClaimsService:
                     [result] = await apply_batch(
                         conn, kind, partner.id, vendor, [item], self.rules, [_sync_device_id()]
                     )
-                    await record_item(conn, kind, vendor, item, result)
+                    await record_item(conn, kind, vendor, item, result, partner.id)
                 return result
             except ConcurrentWrite as exc:
                 if attempt == 4:

@@ -24,7 +24,13 @@ from provisiond.domain.registration_ids import id_key
 from provisiond.domain.webhooks import check_webhook_url
 from provisiond.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed, ProvisiondError
 from provisiond.services import audit
-from provisiond.services.enrollment_audit import record_delete, record_write, refused_change, write_change
+from provisiond.services.enrollment_audit import (
+    announce,
+    record_delete,
+    record_write,
+    refused_change,
+    write_change,
+)
 from provisiond.store import cas as ca_repo
 from provisiond.store import credential_policies as credential_policy_repo
 from provisiond.store import enrollments as repo
@@ -183,6 +189,7 @@ class EnrollmentService:
                 refused_change(kind, _VERBS[mode], f.id, f.error.message, mode.value) for _, f in failures
             ]
             await audit.record_all(conn, changes)  # the created and the refused items, one statement
+            await announce(conn, changes)
         return [failure for _, failure in sorted(failures, key=lambda pair: pair[0])]
 
     async def import_batch(

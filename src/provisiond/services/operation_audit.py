@@ -1,4 +1,5 @@
-"""How claims read in the audit trail: per operation, with counts, never per device.
+"""How claims read in the audit trail: per operation, with counts, never per device; and the
+events they emit (``io.provisiond.claims.operation.completed``, ``….device.claimed|unclaimed``).
 
 A durable operation (zero-touch, the reseller model, Sphere) is recorded twice: when it is
 submitted (``operation.submit``, by its partner or tenant, with the number of items, in the
@@ -16,10 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from provisiond.domain.audit import SYSTEM, Outcome
 from provisiond.domain.claims import ClaimItem, Item, ItemResult, Operation, OperationKind, OperationState
 from provisiond.domain.device_identifiers import Vendor
-from provisiond.services import audit
+from provisiond.services import audit, events
 
 __all__ = ["record_completed", "record_item", "record_submitted"]
 
+_SYNC_EVENTS = {
+    OperationKind.CLAIM: "io.provisiond.claims.device.claimed",
+    OperationKind.UNCLAIM: "io.provisiond.claims.device.unclaimed",
+}
 _SYNC_ACTIONS = {
     OperationKind.CLAIM: "device.claim",
     OperationKind.UNCLAIM: "device.unclaim",
@@ -57,12 +62,28 @@ async def record_completed(conn: AsyncConnection, op: Operation) -> None:
     await audit.record(
         conn, "operation.complete", str(op.id), outcome, details=details, actor=SYSTEM, at=op.completed
     )
+    data = {k: v for k, v in details.items() if k != "owner"} | {"operationId": str(op.id), "state": outcome}
+    source = _source(op.owner.kind.value, op.owner_id)
+    await events.emit(
+        conn, "io.provisiond.claims.operation.completed", str(op.id), source, data, at=op.completed
+    )
+
+
+def _source(owner_kind: str, owner_id: object) -> str:
+    """``/provisiond/partners/{id}`` or ``/provisiond/tenants/{id}``."""
+    return f"/provisiond/{owner_kind}s/{owner_id}"
 
 
 async def record_item(
-    conn: AsyncConnection, kind: OperationKind, vendor: Vendor, item: Item, result: ItemResult
+    conn: AsyncConnection,
+    kind: OperationKind,
+    vendor: Vendor,
+    item: Item,
+    result: ItemResult,
+    partner_id: int,
 ) -> None:
-    """A synchronous call on one device (no operation): one entry, whatever its result."""
+    """A synchronous call on one device (no operation) by partner ``partner_id``: one entry,
+    whatever its result, and an event when a claim or unclaim succeeded."""
     details: dict[str, str | None] = {
         "vendor": vendor.value,
         "status": result.status.value,
@@ -73,6 +94,10 @@ async def record_item(
     target = str(result.device_id) if result.device_id is not None else _identifier(item)
     outcome = Outcome.SUCCESS if result.ok else Outcome.FAILURE
     await audit.record(conn, _SYNC_ACTIONS[kind], target, outcome, details=details)
+    event = _SYNC_EVENTS.get(kind)
+    if event is not None and result.ok:
+        data = {"deviceId": target, **{k: v for k, v in details.items() if v is not None}}
+        await events.emit(conn, event, target, _source("partner", partner_id), data)
 
 
 def _identifier(item: Item) -> str:

@@ -1,4 +1,5 @@
-"""How a device registration reads in the audit trail (``device.register``).
+"""How a device registration reads in the audit trail (``device.register``), and the event it
+emits when it ends (``io.provisiond.dps.registration.assigned|failed|disabled``).
 
 One entry per register call that authenticated, as the device: its outcome (assigned, disabled,
 failed, or assigning while a custom-allocation webhook decides, whose decision is a second
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.audit import Actor, ActorKind
 from provisiond.domain.registrations import RegistrationOperation
-from provisiond.services import audit
+from provisiond.services import audit, events
 
 __all__ = ["record_registration"]
 
@@ -43,3 +44,21 @@ async def record_registration(conn: AsyncConnection, op: RegistrationOperation) 
         # the address the device registered from, also when a webhook decides after a restart
         source=context.get("client_ip"),
     )
+    if state is not None and state.status in _ENDED:
+        data: dict[str, object] = {
+            "registrationId": op.registration_id,
+            "status": state.status,
+            "assignedHub": state.assigned_hub,
+            "deviceId": state.device_id,
+            "attestation": details["attestation"],
+            "enrollmentGroupId": state.enrollment_group_id,
+        }
+        if state.substatus:
+            data["substatus"] = state.substatus
+        if state.error_message:
+            data["errorMessage"] = state.error_message[:500]
+        event = f"io.provisiond.dps.registration.{state.status}"
+        await events.emit(conn, event, op.registration_id, None, data, at=op.updated)
+
+
+_ENDED = frozenset({"assigned", "failed", "disabled"})

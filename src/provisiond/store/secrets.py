@@ -19,6 +19,7 @@ from provisiond.store.codec import enrollment_row
 from provisiond.store.credential_policies import policy_row as ca_row
 from provisiond.store.db import keyring_of
 from provisiond.store.engine_specific import insert_for
+from provisiond.store.events import subscription_row
 from provisiond.store.hub_connections import hub_row
 from provisiond.store.instance import policy_row
 from provisiond.store.keyring import Keyring, key_id_of
@@ -27,6 +28,7 @@ from provisiond.store.tables import (
     dps_hubs,
     dps_policies,
     enrollments,
+    event_subscriptions,
     outer_key_check,
     tpm_keys,
 )
@@ -78,7 +80,7 @@ async def reseal_batch(conn: AsyncConnection, current: str, limit: int) -> int:
     found += await _reseal_column(conn, keyring, current, limit - found, _POLICY_KEYS)
     if found < limit:
         found += await _reseal_enrollments(conn, keyring, current, limit - found)
-    for column in (_TPM_KEYS, _CA_KEYS, _HUB_SECRETS):
+    for column in (_TPM_KEYS, _CA_KEYS, _HUB_SECRETS, _EVENT_SECRETS):
         if found < limit:
             found += await _reseal_column(conn, keyring, current, limit - found, column)
     return found
@@ -101,6 +103,10 @@ _CA_KEYS = _SealedColumn(
 )
 # Connector secrets of linked hubs; a hub without a connector has NULL ``sealed_with`` and is skipped.
 _HUB_SECRETS = _SealedColumn(dps_hubs, dps_hubs.c.key, dps_hubs.c.sealed, hub_row)
+# Event subscription signing secrets (``whsec_…``).
+_EVENT_SECRETS = _SealedColumn(
+    event_subscriptions, event_subscriptions.c.id, event_subscriptions.c.sealed, subscription_row
+)
 
 
 async def _reseal_check(conn: AsyncConnection, keyring: Keyring, current: str) -> int:

@@ -19,6 +19,8 @@ __all__ = [
     "dps_policies",
     "dps_regions",
     "enrollments",
+    "event_outbox",
+    "event_subscriptions",
     "issued_certificates",
     "metadata",
     "operation_items",
@@ -367,4 +369,32 @@ audit_entries = Table(
     Column("details", Text),
     Index("ix_audit_entries_time", "time"),
     Index("ix_audit_entries_target", "target"),
+)
+# Event webhooks (store/events.py): sealed secrets; an outbox row per event and subscriber.
+event_subscriptions = Table(
+    "event_subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("types", Text, nullable=False),
+    Column("sealed", Text, nullable=False),
+    Column("sealed_with", String(32), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+)
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("next_at", UtcDateTime, nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", UtcDateTime),
+    Index("ix_event_outbox_state", "state", "next_at"),
+    Index("ix_event_outbox_subject", "subscription_id", "subject", "seq"),
 )
