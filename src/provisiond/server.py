@@ -10,14 +10,17 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 from OpenSSL import SSL
 
-from provisiond import wiring
+from provisiond import telemetry, wiring
 from provisiond.api.app import create_app
 from provisiond.api.dps_device.mqtt.session import MqttSession
 from provisiond.api.dps_device.mqtt.transports import MqttProtocol
@@ -112,6 +115,8 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True, processes:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _record_stop)
     listener = _listen(settings.host, settings.port)
+    metrics_dir = Path(tempfile.mkdtemp(prefix="provisiond-metrics-"))
+    telemetry.enable_multiprocess(metrics_dir)  # before any family exists, and before forking
     children = [
         multiprocessing.get_context("fork").Process(
             target=_serve_one, args=(settings, init, False, listener), daemon=True
@@ -128,6 +133,9 @@ def serve(settings: Settings, init: InitResult, *, mqtt: bool = True, processes:
                 os.kill(child.pid, signal.SIGTERM)
         for child in children:
             child.join(timeout=15)
+            if child.pid is not None:
+                telemetry.process_ended(child.pid)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -152,6 +160,8 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
     limit = ConnectionLimit(settings.max_connections, settings.send_timeout)  # per process, HTTPS and MQTT
     sessions: set[MqttSession] = set()  # the process's MQTT sessions, over TLS and WebSocket
     app = create_app(settings, wiring.running(settings), mqtt_sessions=sessions)
+    # Every TLS connection counts against the limit; those of MQTT sessions are MQTT's.
+    app.state.open_connections = lambda: (max(0, limit.open - len(sessions)), len(sessions))
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -32,6 +32,7 @@ from provisiond.services.hub_sync import ConnectorFactory, HubSync
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
 from provisiond.services.issuance import CertificateIssuer
+from provisiond.services.metrics import MetricsSampler
 from provisiond.services.registration import RegistrationService, RegistrationSettings
 from provisiond.services.registration_states import RegistrationStateService
 from provisiond.services.secrets import open_database
@@ -102,6 +103,7 @@ def build_services(
         claims=ClaimsService(db, clock, wake=worker.wake),
         sphere=SphereService(db, clock, wake=worker.wake),
         worker=worker,
+        metrics=MetricsSampler(db),
     )
 
 

@@ -23,6 +23,7 @@ from provisiond.api.dialects import DIALECTS
 from provisiond.api.dps_device.mqtt.session import MqttSession
 from provisiond.api.edge import CanonicalPathMiddleware, owner_of
 from provisiond.api.http import json_response
+from provisiond.api.http_metrics import HttpMetricsMiddleware
 from provisiond.config import Settings
 
 __all__ = ["create_app"]
@@ -50,12 +51,14 @@ def create_app(
     app = FastAPI(title="provisiond", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.mqtt_sessions = sessions
     app.state.mqtt_connections = lambda: len(sessions)
+    app.state.open_connections = lambda: (0, len(sessions))  # (https, mqtt); the server says more
     app.add_middleware(ClientCertificateMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(AuditOriginMiddleware)
     dialects = [dialect for dialect in DIALECTS if dialect.enabled(settings)]
     canonicalizers = [d.canonical_path for d in dialects if d.canonical_path is not None]
     if canonicalizers:
         app.add_middleware(CanonicalPathMiddleware, canonicalizers=canonicalizers)
+    app.add_middleware(HttpMetricsMiddleware, dialects=dialects)
     for dialect in dialects:
         for router in dialect.routers:
             app.include_router(router)

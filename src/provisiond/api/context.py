@@ -18,6 +18,7 @@ from provisiond.services.custom_allocation import CustomAllocations
 from provisiond.services.enrollments import EnrollmentService
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
+from provisiond.services.metrics import MetricsSampler
 from provisiond.services.registration import RegistrationService
 from provisiond.services.registration_states import RegistrationStateService
 from provisiond.services.sphere import SphereService
@@ -42,6 +43,7 @@ class AppContext:
     sphere: SphereService
     worker: OperationWorker
     credential_policies: CredentialPolicyService
+    metrics: MetricsSampler
 
 
 def context(request: Request) -> AppContext:

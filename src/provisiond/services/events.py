@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from provisiond import telemetry
 from provisiond.domain import events as rules
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.webhooks import check_webhook_url
@@ -51,10 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DELIVERY_FAILURES = Counter(
-    "provisiond_outbox_delivery_failures", "event deliveries that failed (each failed attempt)"
-)
 
 
 Subscribers = list[tuple[str, tuple[str, ...]]]
@@ -199,7 +195,7 @@ class Dispatcher:
             if attempt.ok:
                 await repo.done(conn, delivery.seq, self._owner)
                 return
-            DELIVERY_FAILURES.inc()
+            telemetry.delivery_failed()
             delay = attempt.retry_after or rules.retry_delay(delivery.attempts + 1)
             next_at = now + timedelta(seconds=delay)
             give_up = attempt.gone or next_at - delivery.created > rules.GIVE_UP_AFTER

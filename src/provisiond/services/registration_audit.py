@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from provisiond import telemetry
 from provisiond.domain.audit import Actor, ActorKind
 from provisiond.domain.registrations import RegistrationOperation
 from provisiond.services import audit, events
@@ -57,6 +58,10 @@ async def record_registration(conn: AsyncConnection, op: RegistrationOperation) 
             data["substatus"] = state.substatus
         if state.error_message:
             data["errorMessage"] = state.error_message[:500]
+        transport = audit.current().transport
+        seconds = (op.updated - op.created).total_seconds()
+        via = transport.value if transport is not None else "unknown"
+        telemetry.registration_ended(state.status, str(details["attestation"]), via, seconds)
         event = f"io.provisiond.dps.registration.{state.status}"
         await events.emit(conn, event, op.registration_id, None, data, at=op.updated)
 

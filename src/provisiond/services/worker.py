@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from provisiond import telemetry
 from provisiond.domain.claims import Operation
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.device_identifiers import DEFAULT_MANUFACTURER_RULES, ManufacturerRules
@@ -149,6 +150,7 @@ class OperationWorker:
             current = await repo.get_operation(conn, op.id)
             if current is not None and current.done:  # its last batch: one audit entry with the counts
                 await record_completed(conn, current)
+        telemetry.operation_items(len(pending))
         return len(pending) == self.batch_size
 
 

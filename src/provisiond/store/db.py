@@ -11,6 +11,7 @@ engine and conditional writes are single statements.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from provisiond import telemetry
 from provisiond.errors import StoreUnavailable
 from provisiond.store.keyring import Keyring
 from provisiond.store.sqlite_inline import inline_creator
@@ -120,7 +122,9 @@ class Database:
         # (every call inline, nothing yields), and the service API's p99 rose past a second;
         # docs/performance.md has the figures.
         try:
+            asked = time.monotonic()
             async with engine.connect() as conn:
+                telemetry.db_pool_wait(time.monotonic() - asked)
                 conn.info[_KEYRING] = self.keyring  # what keyring_of() finds in store functions
                 trans = await conn.begin()
                 try:

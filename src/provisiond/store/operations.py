@@ -19,6 +19,7 @@ from provisiond.domain.device_identifiers import Vendor
 from provisiond.store.tables import operation_items, operation_results, operations
 
 __all__ = [
+    "count_by_kind_state",
     "finish_batch",
     "get_operation",
     "insert_operation",
@@ -230,3 +231,11 @@ async def list_operations(
     if after_id is not None:
         stmt = stmt.where(operations.c.id > after_id)
     return [_op(row) for row in await conn.execute(stmt.order_by(operations.c.id).limit(limit))], total
+
+
+async def count_by_kind_state(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    """How many operations there are of each kind in each state (``/metrics``)."""
+    grouped = select(operations.c.kind, operations.c.state, func.count()).group_by(
+        operations.c.kind, operations.c.state
+    )
+    return {(kind, state): count for kind, state, count in await conn.execute(grouped)}
