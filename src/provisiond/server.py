@@ -171,6 +171,8 @@ def _serve_one(settings: Settings, init: InitResult, mqtt: bool, listener: socke
         # It annotates the value int but only hands it to loop.call_later, which takes a float.
         timeout_keep_alive=settings.keepalive_timeout,  # type: ignore[arg-type]
         log_level=settings.log_level,
+        # JSON logs: uvicorn's loggers go through the root handler (logs.py), not its own format.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         access_log=False,
         lifespan="on",
         server_header=False,

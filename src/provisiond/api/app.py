@@ -52,13 +52,14 @@ def create_app(
     app.state.mqtt_sessions = sessions
     app.state.mqtt_connections = lambda: len(sessions)
     app.state.open_connections = lambda: (0, len(sessions))  # (https, mqtt); the server says more
+    dialects = [dialect for dialect in DIALECTS if dialect.enabled(settings)]
+    # Inside the audit origin, so its log line carries the request id and the actor.
+    app.add_middleware(HttpMetricsMiddleware, dialects=dialects)
     app.add_middleware(ClientCertificateMiddleware, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(AuditOriginMiddleware)
-    dialects = [dialect for dialect in DIALECTS if dialect.enabled(settings)]
     canonicalizers = [d.canonical_path for d in dialects if d.canonical_path is not None]
     if canonicalizers:
         app.add_middleware(CanonicalPathMiddleware, canonicalizers=canonicalizers)
-    app.add_middleware(HttpMetricsMiddleware, dialects=dialects)
     for dialect in dialects:
         for router in dialect.routers:
             app.include_router(router)

@@ -1,4 +1,5 @@
-"""Counts every HTTP request by the dialect that answers it and its status, and times it.
+"""Counts every HTTP request by the dialect that answers it and its status, and times it; and
+names the dialect for the request's log lines (``logs.DIALECT``).
 
 The dialect is the one that owns the path (``edge.owner_of``), so a label never holds a raw
 path (a registration id in the URL would make a series per device). Requests that no dialect
@@ -7,15 +8,18 @@ owns count as ``other``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from provisiond import telemetry
+from provisiond import logs, telemetry
 from provisiond.api.edge import Dialect, owner_of
 
 __all__ = ["HttpMetricsMiddleware"]
+
+log = logging.getLogger(__name__)
 
 
 class HttpMetricsMiddleware:
@@ -29,6 +33,8 @@ class HttpMetricsMiddleware:
             return
         started = time.monotonic()
         status = [500]
+        owner = owner_of(self.dialects, scope.get("path", ""))
+        logs.DIALECT.set(owner.name if owner else None)  # this request's task and its log lines
 
         async def noting_status(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -38,5 +44,7 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, noting_status)
         finally:
-            owner = owner_of(self.dialects, scope.get("path", ""))
-            telemetry.http_request(owner.name if owner else "other", status[0], time.monotonic() - started)
+            seconds = time.monotonic() - started
+            telemetry.http_request(owner.name if owner else "other", status[0], seconds)
+            # No path or query in the line: a query may carry a credential (access_token, code).
+            log.debug("%s answered %d in %.3f s", scope.get("method", "?"), status[0], seconds)

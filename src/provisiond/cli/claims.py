@@ -9,7 +9,7 @@ import os
 import signal
 
 from provisiond import wiring
-from provisiond.cli.common import JsonFlag, emit, group, run, with_db, with_settings
+from provisiond.cli.common import JsonFlag, configure_logging, emit, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.domain.audit import AuditContext
 from provisiond.gc_tuning import tune_gc
@@ -50,9 +50,7 @@ def worker(settings: Settings) -> None:
     (its transaction rolls back). Either way the operation is resumed, once its lease expires, by
     another worker or by this one restarted.
     """
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
 
     async def main(db: Database) -> None:
         tune_gc()  # the worker decodes and writes bulk operations: the same reason as serve

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from provisiond import logs
 from provisiond.config import Settings, database_conflict, load_settings
 from provisiond.datadir import make_private, private_umask
 from provisiond.domain.audit import Actor, ActorKind, AuditContext, Transport
@@ -30,6 +31,7 @@ __all__ = [
     "DataDir",
     "DatabaseUrl",
     "JsonFlag",
+    "configure_logging",
     "emit",
     "fail",
     "group",
@@ -203,3 +205,14 @@ def settings_from(data_dir: Path | None, database: str | None, **flags: Any) -> 
     if conflict:
         raise fail(conflict, 2)
     return settings
+
+
+def _request_fields() -> dict[str, Any]:
+    """The audit context's request id and actor, for each JSON log line (``logs.py``)."""
+    context = audit.current()
+    return {"requestId": context.request_id, "actor": str(context.actor)}
+
+
+def configure_logging(settings: Settings) -> None:
+    """Logging for a long-running command (``serve``, ``worker``) as the settings ask."""
+    logs.configure(settings.log_level, settings.log_format, _request_fields)

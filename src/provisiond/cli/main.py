@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 
 from provisiond.cli.audit import audit_app
 from provisiond.cli.claims import partner_app, worker
-from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
+from provisiond.cli.common import JsonFlag, configure_logging, emit, fail, group, run, with_db, with_settings
 from provisiond.cli.dps import dps_app
 from provisiond.cli.enroll import enroll_app
 from provisiond.cli.events import events_app
@@ -106,9 +105,7 @@ def serve(
     """
     from provisiond.server import serve as run_server
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     result = run(with_db(settings, lambda db: initialise(settings, db)))
     # The server's own work (the worker, pending custom allocations) is by provisiond, not by the
     # operator who started it; each request and MQTT message sets its own origin.
