@@ -28,6 +28,8 @@ from provisiond.domain.sas import derive_device_key
 from provisiond.services import audit
 from provisiond.services.audit import AuditService, Retention
 from provisiond.services.cas import CaService
+from provisiond.services.enrollments import WebhookRules
+from provisiond.services.events import EventService
 from provisiond.services.secrets import rotate
 from provisiond.store.db import Database
 from tests.api.conftest import DpsApi, running_app
@@ -307,6 +309,23 @@ async def secrets_rotate(env: Env) -> dict[str, Any]:
     return {**by_operator(), "target": result.key_id, "details": {"resealed": result.resealed}}
 
 
+async def events_subscribe(env: Env) -> dict[str, Any]:
+    service = EventService(env.api.db, WebhookRules())
+    ident, secret = await service.subscribe("https://hooks.example/p?code=k1", ("io.provisiond.dps.*",), None)
+    assert secret is not None
+    env.secrets += [secret, "k1"]
+    details = {"url": "https://hooks.example/p?code=****", "types": "io.provisiond.dps.*"}
+    return {**by_operator(), "target": ident, "details": details}
+
+
+async def events_remove(env: Env) -> dict[str, Any]:
+    service = EventService(env.api.db, WebhookRules())
+    ident, secret = await service.subscribe("https://hooks.example/p", (), None)
+    env.secrets.append(str(secret))
+    await service.remove(ident)
+    return {**by_operator(), "target": ident}
+
+
 async def partner_create(env: Env) -> dict[str, Any]:
     partner, token = await env.ctx.claims.create_partner("Reseller B")
     env.secrets.append(token)
@@ -559,6 +578,8 @@ ROWS: dict[str, tuple[str, Row]] = {
     "tenant.create": ("tenant.create", tenant_create),
     "tenant.rotateToken": ("tenant.rotateToken", tenant_rotate),
     "tenant.release": ("tenant.release", tenant_release),
+    "events.subscribe": ("events.subscribe", events_subscribe),
+    "events.remove": ("events.remove", events_remove),
     "audit.prune": ("audit.prune", audit_prune),
 }
 

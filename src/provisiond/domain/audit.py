@@ -188,6 +188,9 @@ ACTIONS: frozenset[str] = frozenset(
         "tenant.create",
         "tenant.rotateToken",
         "tenant.release",
+        # event webhook subscriptions: services/events.py
+        "events.subscribe",
+        "events.remove",
         # the audit trail itself
         "audit.prune",
     }

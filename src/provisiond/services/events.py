@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from provisiond import telemetry
 from provisiond.domain import events as rules
 from provisiond.domain.clock import Clock, utc_now
-from provisiond.domain.webhooks import check_webhook_url
+from provisiond.domain.webhooks import check_webhook_url, redact_webhook_url
 from provisiond.errors import NotFound
+from provisiond.services import audit
 from provisiond.store import events as repo
 from provisiond.store.db import Database
 from provisiond.store.instance import get_instance
@@ -116,6 +117,8 @@ class EventService:
         sub = repo.Subscription(str(uuid.uuid4()), url, types, self.clock())
         async with self.db.write() as conn:
             await repo.add_subscription(conn, sub, key)
+            details = {"url": redact_webhook_url(url), "types": ",".join(types) or "*"}
+            await audit.record(conn, "events.subscribe", sub.id, details=details)
         return sub.id, generated
 
     async def list(self) -> list[repo.Subscription]:
@@ -126,6 +129,7 @@ class EventService:
         async with self.db.write() as conn:
             if not await repo.delete_subscription(conn, subscription_id):
                 raise NotFound(f"no event subscription {subscription_id}")
+            await audit.record(conn, "events.remove", subscription_id)
 
     async def backlog(self) -> int:
         async with self.db.read() as conn:
