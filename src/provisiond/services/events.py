@@ -185,6 +185,9 @@ class Dispatcher:
     async def pass_once(self) -> int:
         """Lease the due heads and deliver them concurrently; how many were attempted."""
         now = self._clock()
+        async with self._db.read() as conn:  # idle: one indexed read, no write transaction
+            if not await repo.any_due(conn, now):
+                return 0
         async with self._db.write() as conn:
             due = await repo.lease_due(conn, self._owner, now, now + self._lease, self._batch)
         await asyncio.gather(*(self._send(d) for d in due))

@@ -27,6 +27,7 @@ __all__ = [
     "Delivery",
     "Subscription",
     "add_subscription",
+    "any_due",
     "backlog",
     "delete_subscription",
     "done",
@@ -116,6 +117,12 @@ async def enqueue(
     ]
     if rows:
         await conn.execute(insert(o), rows)
+
+
+async def any_due(conn: AsyncConnection, now: datetime) -> bool:
+    """Whether some pending row is due (a read, so an idle dispatcher takes no write lock)."""
+    due = select(o.c.seq).where(o.c.state == PENDING, o.c.next_at <= now).limit(1)
+    return (await conn.execute(due)).first() is not None
 
 
 async def lease_due(
