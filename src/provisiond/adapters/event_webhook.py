@@ -3,7 +3,7 @@
 Structured mode (``application/cloudevents+json``) with the three Standard Webhooks headers; the
 signature covers the exact bytes sent. Redirects are not followed (a 3xx is a failure, as both
 specs say), only 2xx is success, 410 means stop, and a ``Retry-After`` in seconds is honoured.
-TLS trusts the system store plus ``PROVISIOND_WEBHOOK_CA_FILE``, as the allocation webhook does.
+TLS trusts httpx's default store plus ``PROVISIOND_WEBHOOK_CA_FILE``, as the allocation webhook does.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ __all__ = ["HttpEventDelivery", "webhook_ssl_context"]
 
 
 def webhook_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
-    """The trust store for outbound webhooks: the system's, plus a private CA bundle if set."""
-    context = ssl.create_default_context()
+    """The trust store for outbound webhooks: httpx's default (what allocation webhooks trusted
+    before this setting existed), plus a private CA bundle if set."""
+    context = httpx.create_ssl_context()
     if ca_file is not None:
         context.load_verify_locations(cafile=str(ca_file))
     return context
