@@ -314,7 +314,7 @@ async def events_subscribe(env: Env) -> dict[str, Any]:
     ident, secret = await service.subscribe("https://hooks.example/p?code=k1", ("io.provisiond.dps.*",), None)
     assert secret is not None
     env.secrets += [secret, "k1"]
-    details = {"url": "https://hooks.example/p?code=****", "types": "io.provisiond.dps.*"}
+    details = {"url": "https://hooks.example/p?****", "types": "io.provisiond.dps.*"}
     return {**by_operator(), "target": ident, "details": details}
 
 
