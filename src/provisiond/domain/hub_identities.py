@@ -131,11 +131,13 @@ class HubAuthentication:
 
 @dataclass(frozen=True, slots=True)
 class HubIdentity:
-    """The device as its hub is told: id, credential, IoT Edge capability."""
+    """The device as its hub is told: id, credential, IoT Edge capability, and the registration
+    id (the CN of its certificate: what a broker admitting certificates sees as its username)."""
 
     device_id: str
     authentication: HubAuthentication
     iot_edge: bool = False
+    registration_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from provisiond.domain.hub_identities import (
     HubThrottled,
     parse_iothub_connection_string,
 )
+from provisiond.domain.mosquitto_hubs import parse_broker_url, parse_mosquitto_secret
 from provisiond.domain.registration_ids import id_key
 from provisiond.domain.registrations import RegistrationStatus
 from provisiond.errors import InvalidInput, NotFound
@@ -148,7 +149,10 @@ def _connection(
     if parsed is ConnectorKind.NONE:
         return None
     if parsed is ConnectorKind.MOSQUITTO:
-        raise InvalidInput("the mosquitto connector is not available in this version")
+        # The CLI passes the admin account as ``mosquitto_secret`` and the broker as the endpoint.
+        parse_broker_url(endpoint or "")
+        parse_mosquitto_secret(secret or "")
+        return HubConnection(host_name, parsed, (secret or "").strip(), (endpoint or "").strip(), ca_pem)
     if not secret:
         raise InvalidInput("the iothub connector needs --connection-string-file")
     parse_iothub_connection_string(secret)

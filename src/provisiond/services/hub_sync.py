@@ -147,7 +147,13 @@ class HubSync:
             )
         except InvalidInput as exc:
             raise RegistrationError(RegistrationFailure.HUB_FAILED, exc.message) from exc
-        identity = HubIdentity(state.device_id or done.registration_id, auth, match.enrollment.iot_edge)
+        # The name a broker admitting certificates sees: the issued leaf's CN (one spelling per
+        # device, issuance.py), else the registration id an X.509 device's CN must equal.
+        newest = max(issued, key=lambda c: c.issued, default=None)
+        common_name = newest.registration_id if newest is not None else done.registration_id
+        identity = HubIdentity(
+            state.device_id or done.registration_id, auth, match.enrollment.iot_edge, common_name
+        )
         patch = await self._twin(state.substatus, state.initial_twin, old, done)
         hub = self._connector(connection)
         deadline = time.monotonic() + self.retry_seconds  # real time: the clock may be a test's
