@@ -132,7 +132,7 @@ def test_the_operator_links_and_tests_an_iothub_connector_and_its_key_is_never_p
     for args, said in (
         (["--connector", "iothub"], "needs --connection-string-file"),
         (["--connector", "iothub", "--connection-string-file", str(bad)], "SharedAccessKey is not base64"),
-        (["--connector", "mosquitto"], "not available"),
+        (["--connector", "mosquitto"], "needs --admin-user and --admin-password-file"),
         (["--connector", "iothub", "--connection-string-file", str(tmp_path / "missing")], "cannot read"),
     ):
         out = server.cli("dps", "hub", "add", "other-hub.example", *args, check=False)
