@@ -114,8 +114,12 @@ def test_a_hub_whose_tls_chain_is_not_trusted_cannot_be_reached(hub: IotHubDoubl
     assert hub.devices == {}
 
 
-def test_the_factory_builds_iothub_and_refuses_a_connector_not_built_yet(hub: IotHubDouble) -> None:
+def test_the_factory_builds_iothub_and_refuses_what_it_cannot_serve(hub: IotHubDouble) -> None:
     secret = hub.add_policy("p")
     assert isinstance(connector_for(HubConnection(HUB, ConnectorKind.IOTHUB, secret)), IotHubConnector)
     with pytest.raises(InvalidInput, match="not available"):
-        connector_for(HubConnection(HUB, ConnectorKind.MOSQUITTO, "x"))
+        connector_for(HubConnection(HUB, ConnectorKind.NONE, ""))
+    # A mosquitto connection whose secret is not an admin account (never echoed).
+    with pytest.raises(InvalidInput, match="not an admin account") as refused:
+        connector_for(HubConnection(HUB, ConnectorKind.MOSQUITTO, "s3cr3t", "mqtts://localhost:8883"))
+    assert "s3cr3t" not in str(refused.value)

@@ -76,8 +76,8 @@ class MosquittoConnector:
         try:
             self._host, self._port = parse_broker_url(connection.endpoint or "")
             self._secret = parse_mosquitto_secret(connection.secret)
-        except InvalidInput as exc:
-            raise HubRefused(f"the hub {self._hub}'s connector is unusable: {exc.message}") from None
+        except InvalidInput as exc:  # the factory's contract: InvalidInput for what it cannot serve
+            raise InvalidInput(f"the hub {self._hub}'s connector is unusable: {exc.message}") from None
         self._ca_pem = connection.ca_pem
 
     async def put_identity(self, identity: HubIdentity) -> None:
