@@ -57,15 +57,15 @@ def dynsec_plugin() -> Path | None:
     return found if found.exists() else None
 
 
-def require_mosquitto() -> Path:
-    """The plugin path; skip without mosquitto, fail in CI where it must be installed."""
+def require_mosquitto(clients: bool = False) -> Path:
+    """The plugin path; skip without mosquitto (and, with ``clients``, mosquitto_pub and _sub, which
+    docs/hubs.md runs), fail in CI where they must be installed."""
     plugin = dynsec_plugin()
     has_broker = shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()
-    if has_broker and plugin is not None and shutil.which("mosquitto_ctrl"):
+    tools = ["mosquitto_ctrl", *(["mosquitto_pub", "mosquitto_sub"] if clients else [])]
+    if has_broker and plugin is not None and all(shutil.which(t) for t in tools):
         return plugin
-    message = (
-        "mosquitto with its dynamic-security plugin and mosquitto_ctrl is not installed (.ci/system-deps)"
-    )
+    message = f"mosquitto with its dynamic-security plugin and {', '.join(tools)} is not installed (.ci/system-deps)"
     if os.environ.get("PROVISIOND_TEST_REQUIRE_MOSQUITTO") == "1":
         pytest.fail(message)
     pytest.skip(message)
