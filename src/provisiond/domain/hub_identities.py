@@ -47,7 +47,7 @@ __all__ = [
 
 class ConnectorKind(StrEnum):
     """How a linked hub learns its devices: not at all (``none``), IoT Hub's registry API, or a
-    Mosquitto broker's dynamic security (the next issue)."""
+    Mosquitto broker's dynamic security."""
 
     NONE = "none"
     IOTHUB = "iothub"
