@@ -211,3 +211,24 @@ def test_a_device_without_a_certificate_fails_registration_saying_to_add_a_crede
     state = register(server, rid, key=KEY)
     assert (state["status"], state["errorCode"]) == ("failed", 400209), state
     assert "add a credential policy to the enrollment" in state["errorMessage"]
+
+
+def test_hub_add_refuses_a_mosquitto_connector_it_cannot_use_before_writing_and_never_echoes_the_password(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    password_file = tmp_path / "admin-password"
+    password_file.write_text("pw-never-shown-42\n")
+    admin = ["--admin-user", ADMIN_USER, "--admin-password-file", str(password_file)]
+    for args, said in (
+        (["--broker", "mqtt://localhost:1883", *admin], "mqtts://"),  # the password in the clear
+        (["--broker", "mqtts://localhost:8883", "--admin-user", ADMIN_USER], "--admin-password-file"),
+        (["--broker", "mqtts://localhost:8883", "--admin-password-file", str(password_file)], "--admin-user"),
+        (admin, "mqtts://"),
+    ):
+        out = server.cli(
+            "dps", "hub", "add", "refused.example", "--connector", "mosquitto", *args, check=False
+        )
+        assert out.returncode == 1 and said in out.stderr, out.stderr
+        assert "pw-never-shown-42" not in out.stdout + out.stderr
+    hubs = json.loads(server.cli("dps", "hub", "list", "--json").stdout)["hubs"]
+    assert "refused.example" not in [h["hostName"] for h in hubs]
