@@ -36,7 +36,7 @@ $(NODE_TPM_DIR)/node_modules/.installed: $(NODE_TPM_DIR)/package.json $(NODE_TPM
 	cd $(NODE_TPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-system-deps: ## install the system packages the tests drive: swtpm, tpm2-tools (Debian/Ubuntu; root or sudo)
+system-deps: ## install the system packages the tests drive: swtpm, tpm2-tools, mosquitto (Debian/Ubuntu; root or sudo)
 	.ci/system-deps
 
 run: $(VENV)/.installed ## serve HTTPS on 127.0.0.1:8443 with SQLite in ./provisiond-data
