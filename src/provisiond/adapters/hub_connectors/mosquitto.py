@@ -183,7 +183,14 @@ class MosquittoConnector:
             if len(answers) == len(sent):
                 done.set()
 
+        def on_disconnect(_c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object) -> None:
+            if not done.is_set():  # dropped before every answer came: say so now, not at the timeout
+                failure.append(f"the broker closed the admin connection ({reason})")
+                subscribed.set()
+                done.set()
+
         client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
         client.on_subscribe = on_subscribe
         client.on_message = on_message
         try:
@@ -198,6 +205,7 @@ class MosquittoConnector:
                 client.publish(CONTROL_TOPIC, json.dumps({"commands": sent}), qos=1)
                 done.wait(_TIMEOUT)
         finally:
+            done.set()  # our own disconnect below is not a failure
             client.disconnect()
             client.loop_stop()
         if failure:
