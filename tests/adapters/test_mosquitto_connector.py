@@ -158,3 +158,16 @@ def test_an_unreachable_broker_is_a_refusal_naming_it(broker: Broker) -> None:
     broker.stop()
     with pytest.raises(HubRefused, match="could not be reached"):
         asyncio.run(connector(broker).check())
+
+
+def test_an_account_provisiond_did_not_make_is_never_replaced_or_deleted(broker: Broker) -> None:
+    """A device CN is a username without a password check: a device named like the admin or a
+    back-end account must not be given that account, nor delete it."""
+    hub = connector(broker)
+    with pytest.raises(HubRefused, match="admin account"):
+        asyncio.run(hub.put_identity(certificate_identity(ADMIN_USER)))
+    broker.ctrl("createClient", "backend", "-p", "backend-password")  # an operator's own account
+    with pytest.raises(HubRefused, match="did not make"):
+        asyncio.run(hub.put_identity(certificate_identity("backend")))
+    assert asyncio.run(hub.check())  # the admin login still works
+    assert "backend" in broker.ctrl("listClients").split()

@@ -45,7 +45,7 @@ __all__ = [
     "start_broker",
 ]
 
-ADMIN_USER = "dps-admin"
+ADMIN_USER = "admin@dps"  # an "@": no registration id (so no device CN) can take this name
 ADMIN_PASSWORD = "admin-pw-7f3c9a"  # a throwaway broker's, per test
 
 
@@ -200,6 +200,7 @@ cafile {device_ca}
 crlfile {crl_path}
 require_certificate true
 use_identity_as_username true
+use_username_as_clientid true
 """
     )
     with (directory / "stderr.log").open("wb") as stderr:  # the child keeps its own copy

@@ -44,7 +44,7 @@ from provisiond.domain.hub_identities import (
 from provisiond.domain.mosquitto_hubs import parse_broker_url, parse_mosquitto_secret
 from provisiond.errors import InvalidInput
 
-__all__ = ["CONTROL_TOPIC", "MosquittoConnector", "device_acls", "role_name"]
+__all__ = ["CONTROL_TOPIC", "MARK", "MosquittoConnector", "device_acls", "role_name"]
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
@@ -54,6 +54,10 @@ _TIMEOUT = 15.0
 def role_name(device_id: str) -> str:
     """The device's role in dynamic security (one per device)."""
     return f"device-{device_id}"
+
+
+#: The text name of every client and role provisiond creates: what it may replace or delete.
+MARK = "provisioned by provisiond"
 
 
 def device_acls(device_id: str) -> list[dict[str, Any]]:
@@ -89,21 +93,44 @@ class MosquittoConnector:
             )
         role = role_name(identity.device_id)
         username = identity.registration_id or identity.device_id
+        await self._refuse_foreign(username, role)
         answers = await self._commands(
             [
                 {"command": "deleteClient", "username": username},
                 {"command": "deleteRole", "rolename": role},
-                {"command": "createRole", "rolename": role, "acls": device_acls(identity.device_id)},
+                {
+                    "command": "createRole",
+                    "rolename": role,
+                    "textname": f"{MARK} for {identity.device_id}",
+                    "acls": device_acls(identity.device_id),
+                },
                 {
                     "command": "createClient",
                     "username": username,
-                    "textname": f"provisioned by provisiond as {identity.device_id}",
+                    "textname": f"{MARK} as {identity.device_id}",
                     "roles": [{"rolename": role, "priority": 0}],
                 },
             ]
         )
         for answer in answers[2:]:
             _raise_if_error(answer, self._hub)
+
+    async def _refuse_foreign(self, username: str, role: str) -> None:
+        """Replace only what provisiond made. The device listener takes the certificate's CN as
+        the username and skips passwords, so a device named like the admin or a back-end account
+        would otherwise be given that account's rights, or delete it."""
+        if username == self._secret.user:
+            raise HubRefused(f"the broker of {self._hub}: {username!r} is the admin account's name")
+        client, existing_role = await self._commands(
+            [{"command": "getClient", "username": username}, {"command": "getRole", "rolename": role}]
+        )
+        for answer, key, name in ((client, "client", username), (existing_role, "role", role)):
+            found = (answer.get("data") or {}).get(key) if "error" not in answer else None
+            if isinstance(found, dict) and not str(found.get("textname") or "").startswith(MARK):
+                raise HubRefused(
+                    f"the broker of {self._hub} has a {key} {name!r} that provisiond did not make: "
+                    "it is left alone (rename that account, or this device)"
+                )
 
     async def patch_twin(self, device_id: str, patch: TwinPatch) -> None:
         """A broker has no twins: nothing to apply (docs/hubs.md says so)."""
@@ -116,13 +143,20 @@ class MosquittoConnector:
         """Delete every client holding the device's role (which drops its live session), then the
         role; ``False`` when the broker knew neither."""
         role = role_name(device_id)
-        (listed,) = await self._commands([{"command": "listClients", "verbose": True}])
+        listed, existing_role = await self._commands(
+            [{"command": "listClients", "verbose": True}, {"command": "getRole", "rolename": role}]
+        )
         _raise_if_error(listed, self._hub)
+        found = (existing_role.get("data") or {}).get("role") if "error" not in existing_role else None
+        if isinstance(found, dict) and not str(found.get("textname") or "").startswith(MARK):
+            raise HubRefused(f"the broker of {self._hub} has a role {role!r} that provisiond did not make")
         clients = (listed.get("data") or {}).get("clients") or []
         holders = [
             c["username"]
             for c in clients
-            if isinstance(c, dict) and any(r.get("rolename") == role for r in c.get("roles") or [])
+            if isinstance(c, dict)
+            and str(c.get("textname") or "").startswith(MARK)  # never an account provisiond did not make
+            and any(r.get("rolename") == role for r in c.get("roles") or [])
         ]
         commands: list[dict[str, Any]] = [{"command": "deleteClient", "username": u} for u in holders]
         commands.append({"command": "deleteRole", "rolename": role})
