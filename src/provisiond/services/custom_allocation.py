@@ -132,8 +132,23 @@ class CustomAllocations:
             await self._finish(op)
         except asyncio.CancelledError:
             raise
-        except Exception:  # a bug must not leave the operation pending forever in this process
+        except Exception:  # a bug must not leave the operation pending forever (review finding 2)
             log.exception("custom allocation of operation %s failed unexpectedly", op.operation_id)
+            await self._give_up(op)
+
+    async def _give_up(self, op: RegistrationOperation) -> None:
+        """Record ``failed`` for an operation that could not be finished, so the device's poll
+        ends and a resume does not repeat the same failure for ever."""
+        failure = RegistrationFailure.HUB_FAILED if decided(op) else RegistrationFailure.CUSTOM_FAILED
+        error = RegistrationError(failure, "the registration could not be finished (see the server log)")
+        done = failed_without_enrollment(op, error, self.clock())
+        try:
+            async with self.db.write() as conn:
+                if await repo.finish_operation(conn, done) and done.state is not None:
+                    await repo.put_state(conn, done.state, None)
+                    await record_registration(conn, done)
+        except Exception:  # the database itself failing: the operation stays pending for a resume
+            log.exception("could not record the failure of operation %s", op.operation_id)
 
     async def _finish(self, op: RegistrationOperation) -> None:
         ctx = op.context

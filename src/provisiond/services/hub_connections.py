@@ -8,6 +8,8 @@ its registration state (DPS leaves this cleanup to the operator; provisiond give
 
 from __future__ import annotations
 
+import ssl
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -152,6 +154,33 @@ def _connection(
     if not secret:
         raise InvalidInput("the iothub connector needs --connection-string-file")
     parse_iothub_connection_string(secret)
-    if endpoint is not None and not endpoint.lower().startswith("https://"):
-        raise InvalidInput("--endpoint is an https:// URL")
+    _check_endpoint(endpoint)
+    _check_ca(ca_pem)
     return HubConnection(host_name, parsed, secret.strip(), endpoint, ca_pem)
+
+
+def _check_endpoint(endpoint: str | None) -> None:
+    """An endpoint that cannot be called is refused here, not found out by a registration that
+    then cannot finish (review finding 2)."""
+    if endpoint is None:
+        return
+    try:
+        url = urllib.parse.urlsplit(endpoint)
+        url.port  # noqa: B018 (reading it raises ValueError for a port that is not a number in range)
+    except ValueError:
+        raise InvalidInput("--endpoint is not a valid URL") from None
+    if url.scheme.lower() != "https" or not url.hostname:
+        raise InvalidInput("--endpoint is an https:// URL with a host")
+    if url.query or url.fragment or url.username or url.password:
+        raise InvalidInput("--endpoint takes no query, fragment or user name")
+
+
+def _check_ca(ca_pem: str | None) -> None:
+    """A CA file that TLS cannot load is refused here (review finding 2); note that it replaces
+    the system trust store for this hub."""
+    if ca_pem is None:
+        return
+    try:
+        ssl.create_default_context(cadata=ca_pem)
+    except (ssl.SSLError, ValueError, TypeError):
+        raise InvalidInput("--ca-file holds no PEM CA certificate TLS can load") from None

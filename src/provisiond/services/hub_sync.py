@@ -184,6 +184,11 @@ class HubSync:
             return self.connectors(connection)
         except InvalidInput as exc:
             raise RegistrationError(RegistrationFailure.HUB_FAILED, exc.message) from exc
+        except Exception as exc:  # a connection that cannot be built fails, never strands (finding 2)
+            log.warning("no connector for %s: %s", connection.host_name, type(exc).__name__)
+            raise RegistrationError(
+                RegistrationFailure.HUB_FAILED, f"the hub {connection.host_name} could not be called"
+            ) from exc
 
     async def _call(self, step: Callable[[], Awaitable[T]], deadline: float, hub: str) -> T:
         """One connector call: retried on 429 with exponential backoff and jitter (honouring

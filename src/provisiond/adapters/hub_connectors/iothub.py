@@ -13,11 +13,14 @@ as it answered it, which the device is shown (DPS does the same, §2.8).
 
 from __future__ import annotations
 
+import functools
+import logging
 import ssl
 import time
 import urllib.parse
 import uuid
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import httpx
 
@@ -34,6 +37,10 @@ from provisiond.domain.hub_identities import (
 from provisiond.domain.sas import sign
 
 __all__ = ["API_VERSION", "IotHubConnector", "device_body", "service_sas"]
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 API_VERSION = "2021-04-12"
 _TOKEN_TTL = 3600
@@ -67,6 +74,27 @@ def device_body(identity: HubIdentity) -> dict[str, Any]:
     }
 
 
+def _guarded(
+    call: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Any failure the port does not name (a TLS context that cannot load, a URL httpx rejects, a
+    body that is not JSON) becomes ``HubRefused``: otherwise it escapes the service and leaves a
+    registration ``assigning`` for ever (review finding 2). Logged with the exception type and
+    text, which carry the URL or the CA error, never the connection string."""
+
+    @functools.wraps(call)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await call(*args, **kwargs)
+        except (HubRefused, HubThrottled):
+            raise
+        except Exception as exc:  # the port promises only HubRefused and HubThrottled
+            log.warning("the IoT Hub connector failed unexpectedly: %s: %s", type(exc).__name__, exc)
+            raise HubRefused(f"the hub could not be called: {type(exc).__name__}") from exc
+
+    return guarded
+
+
 class IotHubConnector:
     """One IoT hub's registry, reached at its host name or at the connection's ``endpoint``."""
 
@@ -76,11 +104,11 @@ class IotHubConnector:
         self._key_name = parsed.key_name
         self._key = parsed.key
         self._base = (connection.endpoint or f"https://{parsed.host_name}").rstrip("/")
-        self._verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cadata=connection.ca_pem) if connection.ca_pem else True
-        )
+        self._ca_pem = connection.ca_pem
+        self._verify: ssl.SSLContext | bool | None = None  # built at the first call, inside the guard
         self._transport = transport
 
+    @_guarded
     async def put_identity(self, identity: HubIdentity) -> None:
         body = device_body(identity)
         path = f"/devices/{_quote(identity.device_id)}"
@@ -89,6 +117,7 @@ class IotHubConnector:
             answer = await self._send("PUT", path, body, if_match='"*"')
         _raise_for(answer)
 
+    @_guarded
     async def patch_twin(self, device_id: str, patch: TwinPatch) -> None:
         body: dict[str, Any] = {}
         if patch.tags:
@@ -97,6 +126,7 @@ class IotHubConnector:
             body["properties"] = {"desired": patch.desired}
         _raise_for(await self._send("PATCH", f"/twins/{_quote(device_id)}", body, if_match='"*"'))
 
+    @_guarded
     async def read_twin(self, device_id: str) -> TwinPatch | None:
         answer = await self._send("GET", f"/twins/{_quote(device_id)}")
         if answer.status_code == 404:
@@ -105,6 +135,7 @@ class IotHubConnector:
         twin = answer.json()
         return twin_patch(twin if isinstance(twin, dict) else None)
 
+    @_guarded
     async def delete_identity(self, device_id: str) -> bool:
         answer = await self._send("DELETE", f"/devices/{_quote(device_id)}", if_match='"*"')
         if answer.status_code == 404:
@@ -112,6 +143,7 @@ class IotHubConnector:
         _raise_for(answer)
         return True
 
+    @_guarded
     async def check(self) -> str:
         """``GET /statistics/devices``: reads counts, changes nothing, needs a valid SAS."""
         answer = await self._send("GET", "/statistics/devices")
@@ -135,6 +167,8 @@ class IotHubConnector:
         if if_match is not None:
             headers["If-Match"] = if_match
         url = f"{self._base}{path}"
+        if self._verify is None:
+            self._verify = ssl.create_default_context(cadata=self._ca_pem) if self._ca_pem else True
         try:
             async with httpx.AsyncClient(
                 verify=self._verify, transport=self._transport, timeout=_TIMEOUT, trust_env=False
