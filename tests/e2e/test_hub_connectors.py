@@ -178,6 +178,7 @@ def test_a_device_over_mqtt_is_created_at_the_hub_and_deprovision_removes_it(
         "hub": HUB,
         "identityDeleted": True,
         "revokedSerials": [],
+        "identity": f"identity deleted at {HUB}",
     }
     assert hub.devices == {}
     assert service_request(server, "GET", "/registrations/mqtt-hub-1").status_code == 404

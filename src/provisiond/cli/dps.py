@@ -271,8 +271,9 @@ def deprovision(settings: Settings, registration_id: str, as_json: JsonFlag = Fa
         "hub": done.hub,
         "identityDeleted": done.identity_deleted,
         "revokedSerials": done.revoked,
+        "identity": done.note,
     }
-    at_hub = f"identity deleted at {done.hub}" if done.identity_deleted else "no identity to delete at a hub"
+    at_hub = done.note
     emit(
         as_json,
         data,

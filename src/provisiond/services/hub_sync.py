@@ -22,7 +22,10 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.allocation import LinkedHub
 from provisiond.domain.clock import Clock, utc_now
@@ -37,12 +40,23 @@ from provisiond.domain.hub_identities import (
     twin_patch,
 )
 from provisiond.domain.registration_ids import id_key
-from provisiond.domain.registration_results import AllocationDecision, EnrollmentMatch, RegistrationError
-from provisiond.domain.registrations import OperationStatus, RegistrationFailure, RegistrationOperation
+from provisiond.domain.registration_results import (
+    AllocationDecision,
+    EnrollmentMatch,
+    RegistrationError,
+    failed_without_enrollment,
+)
+from provisiond.domain.registrations import (
+    OperationStatus,
+    RegistrationFailure,
+    RegistrationOperation,
+    RegistrationStatus,
+)
 from provisiond.domain.reprovision import Substatus
 from provisiond.errors import InvalidInput
 from provisiond.store import credential_policies as certificates
 from provisiond.store import hub_connections as repo
+from provisiond.store import registrations as registration_repo
 from provisiond.store import tpm as tpm_repo
 from provisiond.store.db import Database
 
@@ -52,6 +66,7 @@ __all__ = [
     "HubSync",
     "decided",
     "needs_connector",
+    "supersede",
     "with_decided_hub",
 ]
 
@@ -97,6 +112,18 @@ def decided(op: RegistrationOperation) -> AllocationDecision | None:
     """The decision the register call recorded, if it made one (else a webhook decides)."""
     hub = op.context.get("decided_hub")
     return AllocationDecision(hub) if isinstance(hub, str) else None
+
+
+async def supersede(conn: AsyncConnection, registration_id: str, now: datetime, why: str) -> int:
+    """End the registration's operations still ``assigning`` as ``failed`` (``why``): a newer
+    register call or a deprovision wins over them (review finding 3). Their connector step checks
+    before each hub write that its operation is still pending, so a superseded one stops there
+    and cannot put back an identity, or old credentials, after the newer outcome."""
+    error = RegistrationError(RegistrationFailure.HUB_FAILED, f"superseded: {why}")
+    count = 0
+    for op in await registration_repo.pending_operations_of(conn, id_key(registration_id)):
+        count += await registration_repo.finish_operation(conn, failed_without_enrollment(op, error, now))
+    return count
 
 
 @dataclass
@@ -151,12 +178,47 @@ class HubSync:
         patch = await self._twin(state.substatus, state.initial_twin, old, done)
         hub = self._connector(connection)
         deadline = time.monotonic() + self.retry_seconds  # real time: the clock may be a test's
-        await self._call(lambda: hub.put_identity(identity), deadline, connection.host_name)
+        await self._call(lambda: hub.put_identity(identity), deadline, connection.host_name, done)
+        written = (connection.host_name, identity.device_id)
         if patch is not None:
-            await self._call(
-                lambda: hub.patch_twin(identity.device_id, patch), deadline, connection.host_name
-            )
-        return done
+            try:
+                await self._call(
+                    lambda: hub.patch_twin(identity.device_id, patch), deadline, connection.host_name, done
+                )
+            except RegistrationError as exc:  # the identity exists: the failed state says where
+                exc.written = written
+                raise
+        return replace(done, state=replace(state, identity_hub=written[0], identity_device_id=written[1]))
+
+    async def undo(self, op: RegistrationOperation, written: tuple[str, str]) -> None:
+        """Delete an identity this operation wrote whose registration did not end ``assigned``
+        with it (the enrollment disabled or deleted meanwhile, the operation superseded; review
+        finding 4), unless a newer registration is about to write it or now holds it there."""
+        hub, device_id = written
+        async with self.db.read() as conn:
+            key = id_key(op.registration_id)
+            state = await registration_repo.get_state(conn, key)
+            newer = await registration_repo.pending_operations_of(conn, key)
+            connection = await repo.get_connection(conn, hub)
+        held = (
+            state is not None
+            and state.status == RegistrationStatus.ASSIGNED.value
+            and (state.identity_hub or "").lower() == hub.lower()
+            and state.identity_device_id == device_id
+        )
+        if newer or held or connection is None:
+            return
+        try:
+            await self._connector(connection).delete_identity(device_id)
+        except (RegistrationError, HubRefused, HubThrottled) as exc:
+            log.warning("could not delete the identity %s at %s again: %s", device_id, hub, exc)
+
+    async def _still_pending(self, op: RegistrationOperation) -> None:
+        """Stop before a hub write when the operation was superseded meanwhile (finding 3)."""
+        async with self.db.read() as conn:
+            current = await registration_repo.get_operation(conn, op.operation_id)
+        if current is not None and current.status is not OperationStatus.ASSIGNING:
+            raise RegistrationError(RegistrationFailure.HUB_FAILED, "superseded before the hub was told")
 
     async def _twin(
         self,
@@ -190,11 +252,15 @@ class HubSync:
                 RegistrationFailure.HUB_FAILED, f"the hub {connection.host_name} could not be called"
             ) from exc
 
-    async def _call(self, step: Callable[[], Awaitable[T]], deadline: float, hub: str) -> T:
+    async def _call(
+        self, step: Callable[[], Awaitable[T]], deadline: float, hub: str, op: RegistrationOperation
+    ) -> T:
         """One connector call: retried on 429 with exponential backoff and jitter (honouring
-        the hub's Retry-After) until ``deadline``; any refusal ends the registration."""
+        the hub's Retry-After) until ``deadline``; any refusal ends the registration. Each try
+        first checks that the operation was not superseded meanwhile."""
         backoff = self.first_backoff
         while True:
+            await self._still_pending(op)
             try:
                 return await step()
             except HubRefused as exc:

@@ -10,6 +10,7 @@ register supersedes a registration still waiting for its hub.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from provisiond.store import registrations as registration_repo
 from provisiond.store.db import Database
 from tests.api.conftest import DpsApi, running_app
 from tests.api.dps_device.conftest import KEY, Device, enroll
-from tests.api.dps_device.test_hub_connectors import HUB, link
+from tests.api.dps_device.test_hub_connectors import HUB, TWIN, link, puts
 from tests.support.clock import FakeClock
 from tests.support.iothub_double import IotHubDouble, serve_iothub
 
@@ -102,3 +103,126 @@ async def test_an_operation_that_cannot_be_finished_is_recorded_failed_not_left_
     final: dict[str, Any] = (await device.poll(operation_id)).json()
     assert final["status"] == "failed", final
     assert final["registrationState"]["errorCode"] == 400209
+
+
+async def deprovision(dps: DpsApi, rid: str) -> Any:
+    return await wiring.hub_connections(dps.ctx.settings, dps.db).deprovision(rid)
+
+
+async def until_put(hub: IotHubDouble) -> None:
+    """Wait until the connector has called the hub (the operation is committed ``assigning``)."""
+    for _ in range(500):
+        if puts(hub):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the connector never called the hub")
+
+
+# Finding 1: deprovision deletes the identity wherever it was last written.
+
+
+async def test_deprovision_after_a_disabled_registration_still_deletes_the_identity(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "dis-1")
+    assert (await Device(dps, "dis-1", KEY).run())["status"] == "assigned"
+    await enroll(dps, "dis-1", provisioningStatus="disabled")
+    assert (await Device(dps, "dis-1", KEY).run())["registrationState"]["status"] == "disabled"
+    assert "dis-1" in hub.devices  # DPS leaves it, as it does; deprovision is the cleanup
+    done = await deprovision(dps, "dis-1")
+    assert done.identity_deleted
+    assert done.hub == HUB
+    assert hub.devices == {}
+
+
+async def test_an_identity_left_by_a_refused_twin_patch_is_deleted_by_deprovision(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "patch-1", initialTwin=TWIN)
+    hub.refuse(400, "ArgumentInvalid", "bad twin", method="PATCH")
+    hub.refuse(503, "ServiceUnavailable", "busy", method="DELETE")  # the clean-up fails too
+    result = await Device(dps, "patch-1", KEY).run()
+    assert result["status"] == "failed"
+    assert result["registrationState"]["errorCode"] == 400209
+    assert "patch-1" in hub.devices
+    done = await deprovision(dps, "patch-1")
+    assert done.identity_deleted
+    assert hub.devices == {}
+
+
+async def test_deprovision_says_when_it_does_not_know_of_an_identity(dps: DpsApi, hub: IotHubDouble) -> None:
+    await link(dps, hub)
+    await enroll(dps, "never-1", provisioningStatus="disabled")
+    assert (await Device(dps, "never-1", KEY).run())["registrationState"]["status"] == "disabled"
+    done = await deprovision(dps, "never-1")
+    assert not done.identity_deleted
+    assert done.note == "no identity was recorded at a hub"
+
+
+# Finding 4: an identity written for a registration that does not end assigned is deleted again.
+
+
+async def test_an_identity_written_while_the_enrollment_was_disabled_is_deleted_again(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "late-1")
+    hub.throttle(1, retry_after="1")
+    device = Device(dps, "late-1", KEY)
+    operation_id = (await device.register()).json()["operationId"]
+    await until_put(hub)
+    await enroll(dps, "late-1", provisioningStatus="disabled")  # while the hub call is retried
+    await dps.ctx.custom_allocations.drain()
+    dps.clock.advance(5)
+    final: dict[str, Any] = (await device.poll(operation_id)).json()
+    assert final["registrationState"]["status"] == "disabled", final
+    assert len(puts(hub)) == 2  # the identity was written...
+    assert hub.devices == {}  # ...and deleted again
+
+
+# Finding 3: a deprovision or a newer register supersedes an operation waiting for its hub.
+
+
+async def test_a_deprovision_while_the_hub_call_is_retried_is_not_undone(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "race-1")
+    hub.throttle(1, retry_after="1")
+    device = Device(dps, "race-1", KEY)
+    operation_id = (await device.register()).json()["operationId"]
+    await until_put(hub)
+    await deprovision(dps, "race-1")
+    await dps.ctx.custom_allocations.drain()
+    assert hub.devices == {}
+    assert len(puts(hub)) == 1  # the superseded operation did not write it back
+    async with dps.db.read() as conn:
+        op = await registration_repo.get_operation(conn, operation_id)
+        state = await registration_repo.get_state(conn, "race-1")
+    assert op is not None
+    assert op.state is not None
+    assert op.status.value == "failed"
+    assert "superseded" in (op.state.error_message or "")
+    assert state is None
+
+
+async def test_a_newer_register_supersedes_one_still_waiting_for_its_hub(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "race-2")
+    hub.throttle(1, retry_after="1")
+    device = Device(dps, "race-2", KEY)
+    first = (await device.register()).json()["operationId"]
+    await until_put(hub)
+    result = await device.run()
+    await dps.ctx.custom_allocations.drain()
+    assert result["status"] == "assigned", result
+    dps.clock.advance(5)
+    old: dict[str, Any] = (await device.poll(first)).json()
+    assert old["status"] == "failed"
+    assert "superseded" in old["registrationState"]["errorMessage"]
+    assert len(puts(hub)) == 2  # the throttled first try and the newer create: no stale PUT
+    assert list(hub.devices) == ["race-2"]
