@@ -267,7 +267,9 @@ class HubSync:
                 raise RegistrationError(RegistrationFailure.HUB_FAILED, exc.message) from exc
             except HubThrottled as exc:
                 left = deadline - time.monotonic()
-                wait = exc.retry_after if exc.retry_after is not None else backoff * (1 + random.random() / 2)  # noqa: S311 (jitter, not a secret)
+                # Never sooner than our own backoff: a Retry-After of 0 must not spin (finding 6).
+                jittered = backoff * (1 + random.random() / 2)  # noqa: S311 (jitter, not a secret)
+                wait = max(exc.retry_after or 0.0, jittered)
                 if left <= 0 or wait > left:
                     raise RegistrationError(
                         RegistrationFailure.HUB_FAILED,

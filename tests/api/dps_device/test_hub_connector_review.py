@@ -11,6 +11,7 @@ register supersedes a registration still waiting for its hub.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -226,3 +227,56 @@ async def test_a_newer_register_supersedes_one_still_waiting_for_its_hub(
     assert "superseded" in old["registrationState"]["errorMessage"]
     assert len(puts(hub)) == 2  # the throttled first try and the newer create: no stale PUT
     assert list(hub.devices) == ["race-2"]
+
+
+# Finding 5: what a device is shown of a hub's error is bounded and of the documented shape.
+
+
+async def test_a_hub_error_body_reaches_the_device_only_in_its_documented_shape_without_tokens(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "body-1")
+    hub.refuse(400, "ArgumentInvalid", "echo SharedAccessSignature sr=x&sig=secret&se=1 " + "x" * 600)
+    state = (await Device(dps, "body-1", KEY).run())["registrationState"]
+    assert state["errorCode"] == 400209
+    message = json.loads(state["errorMessage"])
+    assert set(message) == {"Message", "ExceptionMessage"}
+    assert message["Message"].startswith("ErrorCode:ArgumentInvalid;echo SharedAccessSignature…")
+    assert "sig=secret" not in state["errorMessage"]
+    assert len(message["Message"]) == 512
+    # A body longer than the 1 KB read is not shown at all.
+    hub.refuse(400, "ArgumentInvalid", "x" * 5000)
+    state = (await Device(dps, "body-1", KEY).run())["registrationState"]
+    assert state["errorMessage"] == "HTTP 400 from the hub"
+
+
+async def test_a_hub_error_body_not_of_the_documented_shape_is_reduced_to_its_status(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "body-2")
+    hub.refuse(502, "", "", raw="<html>a proxy's page naming internal hosts</html>")
+    state = (await Device(dps, "body-2", KEY).run())["registrationState"]
+    assert state["errorMessage"] == "HTTP 502 from the hub"
+
+
+# Finding 6: a Retry-After of 0 does not make the connector spin.
+
+
+async def test_a_retry_after_of_zero_still_waits_the_backoff(dps: DpsApi, hub: IotHubDouble) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    calls = dps.ctx.custom_allocations
+    assert calls.hub_sync is not None
+    calls.hub_sync = replace(calls.hub_sync, sleep=sleep)
+    await link(dps, hub)
+    await enroll(dps, "spin-1")
+    hub.throttle(2, retry_after="0")
+    assert (await Device(dps, "spin-1", KEY).run())["status"] == "assigned"
+    assert len(waits) == 2
+    assert waits[0] >= 1.0, waits
+    assert waits[1] >= 2.0, waits  # and it grows

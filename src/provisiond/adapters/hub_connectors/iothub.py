@@ -13,8 +13,11 @@ as it answered it, which the device is shown (DPS does the same, §2.8).
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
 import logging
+import re
 import ssl
 import time
 import urllib.parse
@@ -36,15 +39,19 @@ from provisiond.domain.hub_identities import (
 )
 from provisiond.domain.sas import sign
 
-__all__ = ["API_VERSION", "IotHubConnector", "device_body", "service_sas"]
+__all__ = ["API_VERSION", "IotHubConnector", "device_body", "hub_error", "service_sas"]
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
 API_VERSION = "2021-04-12"
-_TOKEN_TTL = 3600
+_TOKEN_TTL = 300  # a token per call: a leaked one is worth minutes, not an hour (review, low)
 _TIMEOUT = 15.0
+_DEADLINE = 20.0  # one call, connect to last byte: a hub that trickles cannot hold a task (finding 5)
+_ERROR_LIMIT = 1024  # bytes of an error body read: it is shown to devices (finding 5)
+_OK_LIMIT = 1 << 20  # a twin or statistics body
+_SAS = re.compile(r"SharedAccessSignature(?:\s+[^\s\"]+)?|\bsig=[^&\s\"]*", re.IGNORECASE)
 
 
 def service_sas(host_name: str, key_name: str, key: str, expiry: int) -> str:
@@ -170,14 +177,50 @@ class IotHubConnector:
         if self._verify is None:
             self._verify = ssl.create_default_context(cadata=self._ca_pem) if self._ca_pem else True
         try:
-            async with httpx.AsyncClient(
-                verify=self._verify, transport=self._transport, timeout=_TIMEOUT, trust_env=False
-            ) as client:
-                return await client.request(
-                    method, url, params={"api-version": API_VERSION}, json=body, headers=headers
-                )
+            return await asyncio.wait_for(self._exchange(method, url, body, headers), _DEADLINE)
+        except TimeoutError as exc:
+            raise HubRefused(f"the hub {self._host} did not answer within {_DEADLINE:g} s") from exc
         except httpx.HTTPError as exc:
             raise HubRefused(f"the hub {self._host} could not be reached: {type(exc).__name__}") from exc
+
+    async def _exchange(
+        self, method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> httpx.Response:
+        """The answer with its body read only up to a bound (an error body is shown to devices)."""
+        async with (
+            httpx.AsyncClient(
+                verify=self._verify or True, transport=self._transport, timeout=_TIMEOUT, trust_env=False
+            ) as client,
+            client.stream(
+                method, url, params={"api-version": API_VERSION}, json=body, headers=headers
+            ) as answer,
+        ):
+            limit = _OK_LIMIT if answer.is_success else _ERROR_LIMIT
+            data = bytearray()
+            async for chunk in answer.aiter_bytes():
+                data += chunk
+                if len(data) >= limit:
+                    break
+            kept = {k: v for k, v in answer.headers.items() if k.lower() in ("retry-after", "content-type")}
+            return httpx.Response(answer.status_code, headers=kept, content=bytes(data[:limit]))
+
+
+def hub_error(status: int, content: bytes) -> str:
+    """What a device is shown of a hub's error (review finding 5): only IoT Hub's documented shape
+    (§2.6, ``Message`` and ``ExceptionMessage``, each bounded, any SAS token blanked), else
+    ``HTTP <status> from the hub``: a proxy's page or a hostile body is never passed on."""
+    try:
+        parsed = json.loads(content)
+    except ValueError:  # not JSON, or cut at the read bound
+        parsed = None
+    message = parsed.get("Message") if isinstance(parsed, dict) else None
+    if not isinstance(message, str):
+        return f"HTTP {status} from the hub"
+    shown = {"Message": _SAS.sub("SharedAccessSignature…", message)[:512]}
+    detail = parsed.get("ExceptionMessage") if isinstance(parsed, dict) else None
+    if isinstance(detail, str):
+        shown["ExceptionMessage"] = _SAS.sub("SharedAccessSignature…", detail)[:512]
+    return json.dumps(shown)
 
 
 def _quote(device_id: str) -> str:
@@ -185,10 +228,10 @@ def _quote(device_id: str) -> str:
 
 
 def _raise_for(answer: httpx.Response) -> None:
-    """Nothing for a 2xx; ``HubThrottled`` for a 429; else ``HubRefused`` with the body verbatim."""
+    """Nothing for a 2xx; ``HubThrottled`` for a 429; else ``HubRefused`` with the hub's error."""
     if 200 <= answer.status_code < 300:
         return
-    body = answer.text.strip() or f"HTTP {answer.status_code}"
+    body = hub_error(answer.status_code, answer.content)
     if answer.status_code == 429:
         retry = answer.headers.get("retry-after")
         raise HubThrottled(body, float(retry) if retry and retry.replace(".", "", 1).isdigit() else None)
