@@ -4,6 +4,7 @@ the calls it makes (SAS, api-version, If-Match, bodies) and how it reports what 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,3 +120,17 @@ def test_the_factory_builds_iothub_and_refuses_a_connector_not_built_yet(hub: Io
     assert isinstance(connector_for(HubConnection(HUB, ConnectorKind.IOTHUB, secret)), IotHubConnector)
     with pytest.raises(InvalidInput, match="not available"):
         connector_for(HubConnection(HUB, ConnectorKind.MOSQUITTO, "x"))
+
+
+def test_the_tls_context_is_built_once_per_connector_not_per_request(hub: IotHubDouble) -> None:
+    """Loading a trust store blocks for milliseconds: a connector keeps the context it built (here
+    the default trust store, which does not trust the double's private CA: the calls are refused)."""
+    secret = hub.add_policy("provisioning")
+    hub_connector = IotHubConnector(HubConnection(HUB, ConnectorKind.IOTHUB, secret, hub.endpoint))
+    with pytest.raises(HubRefused):
+        asyncio.run(hub_connector.check())
+    context = hub_connector._verify
+    assert isinstance(context, ssl.SSLContext)
+    with pytest.raises(HubRefused):
+        asyncio.run(hub_connector.check())
+    assert hub_connector._verify is context

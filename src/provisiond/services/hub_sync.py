@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -136,6 +136,9 @@ class HubSync:
     clock: Clock = utc_now
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     first_backoff: float = 1.0
+    # One connector per connection, kept: it holds its TLS context, built once (review finding 7).
+    # A changed connection (secret, endpoint, CA) is another key, so none is used stale.
+    _built: dict[HubConnection, HubConnector] = field(default_factory=dict, init=False, repr=False)
 
     async def apply(self, done: RegistrationOperation, match: EnrollmentMatch) -> RegistrationOperation:
         """Make the assigned hub know the device; ``RegistrationError`` (HUB_FAILED) if it refuses.
@@ -242,8 +245,11 @@ class HubSync:
         return None
 
     def _connector(self, connection: HubConnection) -> HubConnector:
+        built = self._built.get(connection)
+        if built is not None:
+            return built
         try:
-            return self.connectors(connection)
+            built = self.connectors(connection)
         except InvalidInput as exc:
             raise RegistrationError(RegistrationFailure.HUB_FAILED, exc.message) from exc
         except Exception as exc:  # a connection that cannot be built fails, never strands (finding 2)
@@ -251,6 +257,10 @@ class HubSync:
             raise RegistrationError(
                 RegistrationFailure.HUB_FAILED, f"the hub {connection.host_name} could not be called"
             ) from exc
+        if len(self._built) >= 64:  # bounded: connections change rarely, hubs are few
+            self._built.clear()
+        self._built[connection] = built
+        return built
 
     async def _call(
         self, step: Callable[[], Awaitable[T]], deadline: float, hub: str, op: RegistrationOperation

@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from provisiond import wiring
+from provisiond.adapters.hub_connectors import connector_for
 from provisiond.domain.hub_identities import ConnectorKind, HubConnection
 from provisiond.errors import InvalidInput
+from provisiond.services.hub_sync import HubConnector
 from provisiond.store import hub_connections as connection_repo
 from provisiond.store import registrations as registration_repo
 from provisiond.store.db import Database
@@ -280,3 +282,25 @@ async def test_a_retry_after_of_zero_still_waits_the_backoff(dps: DpsApi, hub: I
     assert len(waits) == 2
     assert waits[0] >= 1.0, waits
     assert waits[1] >= 2.0, waits  # and it grows
+
+
+# Finding 7: one connector, and one TLS context, per hub connection.
+
+
+async def test_the_connector_of_a_hub_is_built_once_for_many_registrations(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    built: list[HubConnection] = []
+
+    def counting(connection: HubConnection) -> HubConnector:
+        built.append(connection)
+        return connector_for(connection)
+
+    calls = dps.ctx.custom_allocations
+    assert calls.hub_sync is not None
+    calls.hub_sync = replace(calls.hub_sync, connectors=counting)
+    await link(dps, hub)
+    for rid in ("once-1", "once-2"):
+        await enroll(dps, rid)
+        assert (await Device(dps, rid, KEY).run())["status"] == "assigned"
+    assert len(built) == 1
