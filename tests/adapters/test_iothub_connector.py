@@ -101,11 +101,25 @@ def test_a_refusal_carries_the_hubs_body_and_a_429_its_retry_after(hub: IotHubDo
 
 def test_a_wrong_key_is_401_and_the_check_call_proves_a_good_one(hub: IotHubDouble) -> None:
     assert "0 device(s)" in asyncio.run(connector(hub).check())
-    assert hub.calls("GET")[0][1] == "/statistics/devices"
+    assert [c[0] for c in hub.calls()] == ["DELETE", "GET", "GET"]
+    assert hub.calls("GET")[1][1] == "/statistics/devices"
     forged = f"HostName={HUB};SharedAccessKeyName=provisioning;SharedAccessKey={KEY}"
     with pytest.raises(HubRefused, match="IotHubUnauthorizedAccess") as refused:
         asyncio.run(connector(hub, forged).check())
     assert refused.value.status == 401
+
+
+def test_the_check_call_proves_registry_write_and_service_connect_not_only_registry_read(
+    hub: IotHubDouble,
+) -> None:
+    """A policy with only RegistryRead cannot provision: the check says so (review finding 9);
+    one with RegistryWrite and ServiceConnect, what a linked hub needs (§2.2), passes."""
+    read_only = hub.add_policy("reader", {"RegistryRead"})
+    with pytest.raises(HubRefused, match="IotHubUnauthorizedAccess"):
+        asyncio.run(connector(hub, read_only).check())
+    enough = hub.add_policy("writer", {"RegistryWrite", "ServiceConnect"})
+    assert "RegistryWrite and ServiceConnect accepted" in asyncio.run(connector(hub, enough).check())
+    assert hub.devices == {}
 
 
 def test_a_hub_whose_tls_chain_is_not_trusted_cannot_be_reached(hub: IotHubDouble) -> None:

@@ -142,7 +142,7 @@ def hub_add(
 @hub_app.command("test")
 @with_settings()
 def hub_test(settings: Settings, host_name: str, as_json: JsonFlag = False) -> None:
-    """Prove a hub's connector credentials with a harmless call (IoT Hub: GET /statistics/devices)."""
+    """Prove a hub's connector credentials with harmless calls (IoT Hub: RegistryWrite, ServiceConnect)."""
     found = run(with_db(settings, lambda db: hub_connections(settings, db).check(host_name)))
     emit(as_json, {"hostName": host_name, "ok": True, "detail": found}, found)
 

@@ -176,7 +176,11 @@ def _connection(
         raise InvalidInput("the mosquitto connector is not available in this version")
     if not secret:
         raise InvalidInput("the iothub connector needs --connection-string-file")
-    parse_iothub_connection_string(secret)
+    named = parse_iothub_connection_string(secret).host_name
+    if named.lower() != host_name.lower():
+        # The token is signed for the connection string's hub: linking it under another name would
+        # write this hub's devices elsewhere (review finding 10). --endpoint changes only the address.
+        raise InvalidInput(f"the connection string is for {named!r}, not {host_name!r}")
     _check_endpoint(endpoint)
     _check_ca(ca_pem)
     return HubConnection(host_name, parsed, secret.strip(), endpoint, ca_pem)

@@ -304,3 +304,18 @@ async def test_the_connector_of_a_hub_is_built_once_for_many_registrations(
         await enroll(dps, rid)
         assert (await Device(dps, rid, KEY).run())["status"] == "assigned"
     assert len(built) == 1
+
+
+# Finding 10: a connection string is linked only under its own hub's name.
+
+
+async def test_hub_add_refuses_a_connection_string_of_another_hub(dps: DpsApi, hub: IotHubDouble) -> None:
+    secret = hub.add_policy("provisioning").replace(HUB, "fabrikam-hub.azure-devices.net")
+    with pytest.raises(InvalidInput, match="fabrikam-hub"):
+        await wiring.hub_connections(dps.ctx.settings, dps.db).link(
+            HUB, 1, None, "iothub", secret, hub.endpoint, hub.ca_pem
+        )
+    # The same name in another case is the same hub.
+    await wiring.hub_connections(dps.ctx.settings, dps.db).link(
+        HUB, 1, None, "iothub", hub.add_policy("p2").replace(HUB, HUB.upper()), hub.endpoint, hub.ca_pem
+    )

@@ -155,12 +155,23 @@ class IotHubConnector:
 
     @_guarded
     async def check(self) -> str:
-        """``GET /statistics/devices``: reads counts, changes nothing, needs a valid SAS."""
-        answer = await self._send("GET", "/statistics/devices")
-        _raise_for(answer)
-        stats = answer.json()
-        total = stats.get("totalDeviceCount") if isinstance(stats, dict) else None
-        return f"{self._host}: credentials accepted, {total} device(s) registered"
+        """Prove the rights provisioning needs with calls that change nothing (review finding 9):
+        RegistryWrite by deleting, and ServiceConnect by reading the twin of, a random device id
+        no hub has (a 404 ``DeviceNotFound`` proves the right, a 401 its lack); then the device
+        count (``GET /statistics/devices``, RegistryRead: shown when the policy has it)."""
+        probe = f"/provisiond-check-{uuid.uuid4().hex}"
+        for method, path, right in (
+            ("DELETE", f"/devices{probe}", "RegistryWrite"),
+            ("GET", f"/twins{probe}", "ServiceConnect"),
+        ):
+            answer = await self._send(method, path, if_match='"*"' if method == "DELETE" else None)
+            if answer.status_code != 404 or b"DeviceNotFound" not in answer.content:
+                _raise_for(answer)
+                raise HubRefused(f"HTTP {answer.status_code} from the hub where {right} was checked")
+        stats = await self._send("GET", "/statistics/devices")
+        parsed = stats.json() if stats.is_success else None
+        total = parsed.get("totalDeviceCount") if isinstance(parsed, dict) else "an unknown number of"
+        return f"{self._host}: RegistryWrite and ServiceConnect accepted, {total} device(s) registered"
 
     async def _send(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, if_match: str | None = None
