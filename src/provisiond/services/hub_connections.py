@@ -69,6 +69,9 @@ class HubConnections:
         ca_pem: str | None = None,
     ) -> LinkedHub:
         """Link a hub (or change it); ``kind`` ``None`` keeps a linked hub's connector as it is."""
+        if kind is None and (secret is not None or endpoint is not None or ca_pem is not None):
+            # Silently ignoring them would leave the operator believing the connector changed.
+            raise InvalidInput("--connection-string-file, --endpoint and --ca-file need --connector")
         connection = _connection(host_name.strip(), kind, secret, endpoint, ca_pem) if kind else None
         hub = await HubService(self.db).add(host_name, weight, region)
         if kind is None:

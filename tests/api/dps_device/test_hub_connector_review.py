@@ -24,6 +24,7 @@ from provisiond.adapters.hub_connectors import connector_for
 from provisiond.domain.hub_identities import ConnectorKind, HubConnection
 from provisiond.errors import InvalidInput
 from provisiond.services.hub_sync import HubConnector
+from provisiond.services.hubs import HubService
 from provisiond.store import hub_connections as connection_repo
 from provisiond.store import registrations as registration_repo
 from provisiond.store.db import Database
@@ -319,3 +320,28 @@ async def test_hub_add_refuses_a_connection_string_of_another_hub(dps: DpsApi, h
     await wiring.hub_connections(dps.ctx.settings, dps.db).link(
         HUB, 1, None, "iothub", hub.add_policy("p2").replace(HUB, HUB.upper()), hub.endpoint, hub.ca_pem
     )
+
+
+# Lows: hub add without --connector, deprovision after hub remove.
+
+
+async def test_hub_add_without_a_connector_refuses_the_connector_options(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    with pytest.raises(InvalidInput, match="need --connector"):
+        await wiring.hub_connections(dps.ctx.settings, dps.db).link(
+            HUB, 1, None, None, hub.add_policy("provisioning"), hub.endpoint, hub.ca_pem
+        )
+
+
+async def test_deprovision_after_the_hub_was_removed_says_the_identity_was_not_deleted(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    await link(dps, hub)
+    await enroll(dps, "removed-1")
+    assert (await Device(dps, "removed-1", KEY).run())["status"] == "assigned"
+    await HubService(dps.db).remove(HUB)
+    done = await deprovision(dps, "removed-1")
+    assert not done.identity_deleted
+    assert done.note == f"hub {HUB} not linked, identity not deleted"
+    assert "removed-1" in hub.devices
