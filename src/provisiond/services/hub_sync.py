@@ -119,9 +119,10 @@ async def supersede(conn: AsyncConnection, registration_id: str, now: datetime, 
     register call or a deprovision wins over them (review finding 3). Their connector step checks
     before each hub write that its operation is still pending, so a superseded one stops there
     and cannot put back an identity, or old credentials, after the newer outcome."""
-    error = RegistrationError(RegistrationFailure.HUB_FAILED, f"superseded: {why}")
     count = 0
     for op in await registration_repo.pending_operations_of(conn, id_key(registration_id)):
+        failure = RegistrationFailure.HUB_FAILED if decided(op) else RegistrationFailure.CUSTOM_FAILED
+        error = RegistrationError(failure, f"superseded: {why}")
         count += await registration_repo.finish_operation(conn, failed_without_enrollment(op, error, now))
     return count
 
