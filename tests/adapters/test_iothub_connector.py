@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +149,16 @@ def test_the_tls_context_is_built_once_per_connector_not_per_request(hub: IotHub
     with pytest.raises(HubRefused):
         asyncio.run(hub_connector.check())
     assert hub_connector._verify is context
+
+
+def test_a_hub_that_trickles_its_answer_is_cut_off_at_the_call_deadline(hub: IotHubDouble) -> None:
+    """Each byte arrives before the read timeout, so only an overall deadline ends the call (finding 5)."""
+    secret = hub.add_policy("provisioning")
+    slow = IotHubConnector(
+        HubConnection(HUB, ConnectorKind.IOTHUB, secret, hub.endpoint, hub.ca_pem), deadline=1.0
+    )
+    hub.trickle(0.2)  # 64 bytes: ~13 s in all
+    started = time.monotonic()
+    with pytest.raises(HubRefused, match="did not answer within 1 s"):
+        asyncio.run(slow.put_identity(sas_device()))
+    assert time.monotonic() - started < 10  # far below the trickle's 13 s

@@ -69,6 +69,7 @@ class Fault:
     method: str | None = None
     retry_after: str | None = None
     raw: str | None = None  # a body not from the hub (a proxy's page in front of it), sent as text
+    trickle: float = 0.0  # seconds between body bytes: a hub (or path) that answers slowly
 
 
 @dataclass
@@ -103,6 +104,10 @@ class IotHubDouble:
         raw: str | None = None,
     ) -> None:
         self.faults.append(Fault(status, code, message, times, method, raw=raw))
+
+    def trickle(self, seconds_per_byte: float, *, times: int = 1) -> None:
+        """The next answers send their body a byte at a time, ``seconds_per_byte`` apart."""
+        self.faults.append(Fault(503, "ServerError", "slow", times, raw="x" * 64, trickle=seconds_per_byte))
 
     def throttle(self, times: int, retry_after: str | None = None) -> None:
         self.faults.append(
@@ -142,6 +147,8 @@ class IotHubDouble:
                 if fault.times > 0 and (fault.method is None or fault.method == method):
                     fault.times -= 1
                     extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                    if fault.trickle:
+                        extra = {**extra, "X-Double-Trickle": str(fault.trickle)}
                     if fault.raw is not None:
                         return fault.status, extra, fault.raw.encode()
                     status, hdrs, err = _error(fault.status, fault.code, fault.message)
@@ -445,7 +452,17 @@ def serve_iothub(directory: Path, host_name: str = "contoso-hub.azure-devices.ne
                 self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            trickle = float(extra.get("X-Double-Trickle", "0"))
+            if not trickle:
+                self.wfile.write(data)
+                return
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle)
+            except OSError:  # the client gave up: what the trickle is for
+                return
 
         do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _any
 

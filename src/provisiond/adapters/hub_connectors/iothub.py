@@ -105,7 +105,13 @@ def _guarded(
 class IotHubConnector:
     """One IoT hub's registry, reached at its host name or at the connection's ``endpoint``."""
 
-    def __init__(self, connection: HubConnection, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        connection: HubConnection,
+        transport: httpx.AsyncBaseTransport | None = None,
+        deadline: float = _DEADLINE,
+    ) -> None:
+        self._deadline = deadline
         parsed = parse_iothub_connection_string(connection.secret)
         self._host = parsed.host_name
         self._key_name = parsed.key_name
@@ -195,9 +201,9 @@ class IotHubConnector:
                 else httpx.create_ssl_context(trust_env=False)
             )
         try:
-            return await asyncio.wait_for(self._exchange(method, url, body, headers), _DEADLINE)
+            return await asyncio.wait_for(self._exchange(method, url, body, headers), self._deadline)
         except TimeoutError as exc:
-            raise HubRefused(f"the hub {self._host} did not answer within {_DEADLINE:g} s") from exc
+            raise HubRefused(f"the hub {self._host} did not answer within {self._deadline:g} s") from exc
         except httpx.HTTPError as exc:
             raise HubRefused(f"the hub {self._host} could not be reached: {type(exc).__name__}") from exc
 
