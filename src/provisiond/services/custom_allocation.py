@@ -146,6 +146,7 @@ class CustomAllocations:
                 prior = await repo.get_state(conn, id_key(op.registration_id))
                 done = failed_without_enrollment(op, error, self.clock(), prior)
                 if await repo.finish_operation(conn, done) and done.state is not None:
+                    await self.issuer.revoke_failed(conn, done, self.clock())
                     await repo.put_state(conn, done.state, None)
                     await record_registration(conn, done)
         except Exception:  # the database itself failing: the operation stays pending for a resume

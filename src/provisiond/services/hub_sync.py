@@ -54,6 +54,7 @@ from provisiond.domain.registrations import (
 )
 from provisiond.domain.reprovision import Substatus
 from provisiond.errors import InvalidInput
+from provisiond.services.issuance import CertificateIssuer
 from provisiond.store import credential_policies as certificates
 from provisiond.store import hub_connections as repo
 from provisiond.store import registrations as registration_repo
@@ -114,16 +115,28 @@ def decided(op: RegistrationOperation) -> AllocationDecision | None:
     return AllocationDecision(hub) if isinstance(hub, str) else None
 
 
-async def supersede(conn: AsyncConnection, registration_id: str, now: datetime, why: str) -> int:
+async def supersede(
+    conn: AsyncConnection,
+    registration_id: str,
+    now: datetime,
+    why: str,
+    issuer: CertificateIssuer | None = None,
+) -> int:
     """End the registration's operations still ``assigning`` as ``failed`` (``why``): a newer
     register call or a deprovision wins over them (review finding 3). Their connector step checks
     before each hub write that its operation is still pending, so a superseded one stops there
-    and cannot put back an identity, or old credentials, after the newer outcome."""
+    and cannot put back an identity, or old credentials, after the newer outcome. A certificate
+    a superseded operation issued was never delivered: ``issuer`` revokes it, so it does not take
+    the secondary thumbprint at the hub from the one the device holds."""
     count = 0
     for op in await registration_repo.pending_operations_of(conn, id_key(registration_id)):
         failure = RegistrationFailure.HUB_FAILED if decided(op) else RegistrationFailure.CUSTOM_FAILED
         error = RegistrationError(failure, f"superseded: {why}")
-        count += await registration_repo.finish_operation(conn, failed_without_enrollment(op, error, now))
+        done = failed_without_enrollment(op, error, now)
+        if await registration_repo.finish_operation(conn, done):
+            count += 1
+            if issuer is not None:
+                await issuer.revoke_failed(conn, done, now)
     return count
 
 

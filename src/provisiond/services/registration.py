@@ -150,7 +150,7 @@ class RegistrationService:
             context=context,
         )
         prior = await repo.get_state(conn, id_key(registration_id))
-        await supersede(conn, registration_id, now, "a newer registration of the device")
+        await supersede(conn, registration_id, now, "a newer registration of the device", self.issuer)
         policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
         if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
             started = await self.issuer.issue(conn, pending(op, prior), match, request, now)

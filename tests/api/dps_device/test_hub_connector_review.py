@@ -30,9 +30,13 @@ from provisiond.store import registrations as registration_repo
 from provisiond.store.db import Database
 from tests.api.conftest import DpsApi, running_app
 from tests.api.dps_device.conftest import KEY, Device, enroll
+from tests.api.dps_device.test_certificate_issuance import PREVIEW, register, run
+from tests.api.dps_device.test_certificate_issuance import enroll as enroll_preview
 from tests.api.dps_device.test_hub_connectors import HUB, TWIN, link, puts
+from tests.api.dps_device.test_hub_identities import _thumbprint
 from tests.support.clock import FakeClock
 from tests.support.iothub_double import IotHubDouble, serve_iothub
+from tests.support.issuance import make_csr
 
 
 @pytest.fixture
@@ -113,10 +117,10 @@ async def deprovision(dps: DpsApi, rid: str) -> Any:
     return await wiring.hub_connections(dps.ctx.settings, dps.db).deprovision(rid)
 
 
-async def until_put(hub: IotHubDouble) -> None:
+async def until_put(hub: IotHubDouble, count: int = 1) -> None:
     """Wait until the connector has called the hub (the operation is committed ``assigning``)."""
     for _ in range(500):
-        if puts(hub):
+        if len(puts(hub)) >= count:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the connector never called the hub")
@@ -345,3 +349,31 @@ async def test_deprovision_after_the_hub_was_removed_says_the_identity_was_not_d
     assert not done.identity_deleted
     assert done.note == f"hub {HUB} not linked, identity not deleted"
     assert "removed-1" in hub.devices
+
+
+async def test_a_superseded_registrations_certificate_is_revoked_and_not_kept_at_the_hub(
+    dps: DpsApi, hub: IotHubDouble
+) -> None:
+    """Its certificate was never delivered: it must not take the secondary thumbprint from the
+    certificate the device holds."""
+    await link(dps, hub)
+    await dps.ctx.credential_policies.create("fleet", validity_days=14)
+    await enroll_preview(dps, "cert-race-1", credentialPolicyName="fleet")
+    device = Device(dps, "cert-race-1", KEY)
+    first = await run(device, {"csr": make_csr("cert-race-1").b64})
+    assert first["status"] == "assigned", first
+    hub.throttle(1, retry_after="1")
+    before = len(puts(hub))
+    r = await register(device, {"csr": make_csr("cert-race-1").b64}, PREVIEW)
+    assert r.status_code == 202, r.text
+    await until_put(hub, before + 1)
+    third = await run(device, {"csr": make_csr("cert-race-1").b64})
+    assert third["status"] == "assigned", third
+    leaves = [_thumbprint(x["registrationState"]["issuedCertificateChain"][0]) for x in (first, third)]
+    assert hub.devices["cert-race-1"]["authentication"]["x509Thumbprint"] == {
+        "primaryThumbprint": leaves[1],
+        "secondaryThumbprint": leaves[0],
+    }
+    issued = await dps.ctx.credential_policies.certificates("cert-race-1")
+    assert len(issued) == 3
+    assert len([c for c in issued if c.revoked is not None]) == 1
