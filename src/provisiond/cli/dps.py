@@ -162,8 +162,8 @@ def hub_add(
 @hub_app.command("test")
 @with_settings()
 def hub_test(settings: Settings, host_name: str, as_json: JsonFlag = False) -> None:
-    """Prove a hub's connector credentials with a harmless call (IoT Hub: GET /statistics/devices;
-    Mosquitto: the admin login and a dynamic-security listClients)."""
+    """Prove a hub's connector credentials with harmless calls (IoT Hub: RegistryWrite and
+    ServiceConnect on a device that does not exist; Mosquitto: the admin login and listClients)."""
     found = run(with_db(settings, lambda db: hub_connections(settings, db).check(host_name)))
     emit(as_json, {"hostName": host_name, "ok": True, "detail": found}, found)
 
@@ -292,8 +292,9 @@ def deprovision(settings: Settings, registration_id: str, as_json: JsonFlag = Fa
         "hub": done.hub,
         "identityDeleted": done.identity_deleted,
         "revokedSerials": done.revoked,
+        "identity": done.note,
     }
-    at_hub = f"identity deleted at {done.hub}" if done.identity_deleted else "no identity to delete at a hub"
+    at_hub = done.note
     emit(
         as_json,
         data,
