@@ -36,14 +36,14 @@ $(NODE_TPM_DIR)/node_modules/.installed: $(NODE_TPM_DIR)/package.json $(NODE_TPM
 	cd $(NODE_TPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-system-deps: ## install the system packages the tests drive: swtpm, tpm2-tools (Debian/Ubuntu; root or sudo)
+system-deps: ## install the system packages the tests drive: swtpm, tpm2-tools, mosquitto (Debian/Ubuntu; root or sudo)
 	.ci/system-deps
 
 run: $(VENV)/.installed ## serve HTTPS on 127.0.0.1:8443 with SQLite in ./provisiond-data
 	$(VENV)/bin/provisiond serve
 
 test: $(VENV)/.installed $(COMPAT_VENV)/.installed $(NODE_DIR)/node_modules/.installed $(NODE_TPM_DIR)/node_modules/.installed ## install what tests need (system packages too, as root or with sudo) and run them all
-	@.ci/system-deps || echo "warning: could not install swtpm/tpm2-tools (needs root or sudo): the TPM tests will be skipped"
+	@.ci/system-deps || echo "warning: could not install swtpm, tpm2-tools, mosquitto (needs root or sudo): their tests will be skipped"
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## ruff, mypy and the import contracts (layer rules)

@@ -56,7 +56,7 @@ def use_ports(mqtt_port: int, https_port: int | None = None) -> None:
         return original(self, host, real, *args, **kwargs)
 
     connect._provisiond_ports = True  # type: ignore[attr-defined]  # marks the wrapper: wrap once
-    paho.Client.connect = connect
+    paho.Client.connect = connect  # type: ignore[method-assign,unused-ignore]  # paho typed where installed
 
 
 def service_client(connection_string: str, ca_file: str) -> Any:

@@ -4,6 +4,8 @@ the calls it makes (SAS, api-version, If-Match, bodies) and how it reports what 
 from __future__ import annotations
 
 import asyncio
+import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,11 +102,25 @@ def test_a_refusal_carries_the_hubs_body_and_a_429_its_retry_after(hub: IotHubDo
 
 def test_a_wrong_key_is_401_and_the_check_call_proves_a_good_one(hub: IotHubDouble) -> None:
     assert "0 device(s)" in asyncio.run(connector(hub).check())
-    assert hub.calls("GET")[0][1] == "/statistics/devices"
+    assert [c[0] for c in hub.calls()] == ["DELETE", "GET", "GET"]
+    assert hub.calls("GET")[1][1] == "/statistics/devices"
     forged = f"HostName={HUB};SharedAccessKeyName=provisioning;SharedAccessKey={KEY}"
     with pytest.raises(HubRefused, match="IotHubUnauthorizedAccess") as refused:
         asyncio.run(connector(hub, forged).check())
     assert refused.value.status == 401
+
+
+def test_the_check_call_proves_registry_write_and_service_connect_not_only_registry_read(
+    hub: IotHubDouble,
+) -> None:
+    """A policy with only RegistryRead cannot provision: the check says so (review finding 9);
+    one with RegistryWrite and ServiceConnect, what a linked hub needs (§2.2), passes."""
+    read_only = hub.add_policy("reader", {"RegistryRead"})
+    with pytest.raises(HubRefused, match="IotHubUnauthorizedAccess"):
+        asyncio.run(connector(hub, read_only).check())
+    enough = hub.add_policy("writer", {"RegistryWrite", "ServiceConnect"})
+    assert "RegistryWrite and ServiceConnect accepted" in asyncio.run(connector(hub, enough).check())
+    assert hub.devices == {}
 
 
 def test_a_hub_whose_tls_chain_is_not_trusted_cannot_be_reached(hub: IotHubDouble) -> None:
@@ -114,8 +130,39 @@ def test_a_hub_whose_tls_chain_is_not_trusted_cannot_be_reached(hub: IotHubDoubl
     assert hub.devices == {}
 
 
-def test_the_factory_builds_iothub_and_refuses_a_connector_not_built_yet(hub: IotHubDouble) -> None:
+def test_the_factory_builds_iothub_and_refuses_what_it_cannot_serve(hub: IotHubDouble) -> None:
     secret = hub.add_policy("p")
     assert isinstance(connector_for(HubConnection(HUB, ConnectorKind.IOTHUB, secret)), IotHubConnector)
     with pytest.raises(InvalidInput, match="not available"):
-        connector_for(HubConnection(HUB, ConnectorKind.MOSQUITTO, "x"))
+        connector_for(HubConnection(HUB, ConnectorKind.NONE, ""))
+    # A mosquitto connection whose secret is not an admin account (never echoed).
+    with pytest.raises(InvalidInput, match="not an admin account") as refused:
+        connector_for(HubConnection(HUB, ConnectorKind.MOSQUITTO, "s3cr3t", "mqtts://localhost:8883"))
+    assert "s3cr3t" not in str(refused.value)
+
+
+def test_the_tls_context_is_built_once_per_connector_not_per_request(hub: IotHubDouble) -> None:
+    """Loading a trust store blocks for milliseconds: a connector keeps the context it built (here
+    the default trust store, which does not trust the double's private CA: the calls are refused)."""
+    secret = hub.add_policy("provisioning")
+    hub_connector = IotHubConnector(HubConnection(HUB, ConnectorKind.IOTHUB, secret, hub.endpoint))
+    with pytest.raises(HubRefused):
+        asyncio.run(hub_connector.check())
+    context = hub_connector._verify
+    assert isinstance(context, ssl.SSLContext)
+    with pytest.raises(HubRefused):
+        asyncio.run(hub_connector.check())
+    assert hub_connector._verify is context
+
+
+def test_a_hub_that_trickles_its_answer_is_cut_off_at_the_call_deadline(hub: IotHubDouble) -> None:
+    """Each byte arrives before the read timeout, so only an overall deadline ends the call (finding 5)."""
+    secret = hub.add_policy("provisioning")
+    slow = IotHubConnector(
+        HubConnection(HUB, ConnectorKind.IOTHUB, secret, hub.endpoint, hub.ca_pem), deadline=1.0
+    )
+    hub.trickle(0.2)  # 64 bytes: ~13 s in all
+    started = time.monotonic()
+    with pytest.raises(HubRefused, match="did not answer within 1 s"):
+        asyncio.run(slow.put_identity(sas_device()))
+    assert time.monotonic() - started < 10  # far below the trickle's 13 s

@@ -17,6 +17,7 @@ import pytest
 
 from tests.docs.markdown import RUN_LANGUAGES, Block, parse_blocks
 from tests.docs.runner import REPO, DocRun, SnippetFailed, new_workdir
+from tests.support.mosquitto import require_mosquitto
 from tests.support.tpm import require_swtpm
 
 DOCS = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md")])
@@ -40,6 +41,8 @@ def test_every_block_of_the_document_runs_as_written(doc: Path) -> None:
         return
     if any("swtpm" in b.text for b in runnable):
         require_swtpm()  # docs/tpm.md drives a software TPM: skipped locally without one, never in CI
+    if any("mosquitto -c" in b.text for b in runnable):
+        require_mosquitto(clients=True)  # docs/hubs.md runs a broker: likewise
     workdir = new_workdir()
     run = DocRun.create(workdir)
     try:

@@ -18,8 +18,10 @@ from provisiond.domain.enrollments import (
     X509Attestation,
 )
 from provisiond.domain.hub_identities import (
+    ConnectorKind,
     HubAuthentication,
     HubAuthKind,
+    HubConnection,
     hub_authentication,
     parse_iothub_connection_string,
     twin_patch,
@@ -115,3 +117,22 @@ def test_a_connection_string_is_parsed_and_a_bad_one_refused_without_echoing_it(
     with pytest.raises(InvalidInput, match="not base64") as bad:
         parse_iothub_connection_string("HostName=h;SharedAccessKeyName=p;SharedAccessKey=not*base64!")
     assert "not*base64!" not in bad.value.message and "h.example" not in missing.value.message
+
+
+def test_an_individual_enrollment_with_only_a_secondary_certificate_is_self_signed_with_it() -> None:
+    secondary = parse_certificate(issue("d").pem)
+    only_secondary = Enrollment(
+        EnrollmentKind.INDIVIDUAL,
+        "d",
+        Attestation(AttestationType.X509, x509=X509Attestation(client_secondary=secondary)),
+    )
+    assert hub_authentication(only_secondary, "x509", "d") == HubAuthentication(
+        HubAuthKind.SELF_SIGNED, secondary.info.sha256_thumbprint, None
+    )
+
+
+def test_no_repr_of_a_connection_shows_its_key() -> None:
+    text = f"HostName=h.example;SharedAccessKeyName=p;SharedAccessKey={K1}"
+    connection = HubConnection("h.example", ConnectorKind.IOTHUB, text)
+    assert K1 not in repr(connection)
+    assert K1 not in repr(parse_iothub_connection_string(text))

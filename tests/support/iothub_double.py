@@ -68,6 +68,8 @@ class Fault:
     times: int = 1
     method: str | None = None
     retry_after: str | None = None
+    raw: str | None = None  # a body not from the hub (a proxy's page in front of it), sent as text
+    trickle: float = 0.0  # seconds between body bytes: a hub (or path) that answers slowly
 
 
 @dataclass
@@ -92,9 +94,20 @@ class IotHubDouble:
         return f"HostName={self.host_name};SharedAccessKeyName={name};SharedAccessKey={key}"
 
     def refuse(
-        self, status: int, code: str, message: str, *, times: int = 1, method: str | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        raw: str | None = None,
     ) -> None:
-        self.faults.append(Fault(status, code, message, times, method))
+        self.faults.append(Fault(status, code, message, times, method, raw=raw))
+
+    def trickle(self, seconds_per_byte: float, *, times: int = 1) -> None:
+        """The next answers send their body a byte at a time, ``seconds_per_byte`` apart."""
+        self.faults.append(Fault(503, "ServerError", "slow", times, raw="x" * 64, trickle=seconds_per_byte))
 
     def throttle(self, times: int, retry_after: str | None = None) -> None:
         self.faults.append(
@@ -134,6 +147,10 @@ class IotHubDouble:
                 if fault.times > 0 and (fault.method is None or fault.method == method):
                     fault.times -= 1
                     extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                    if fault.trickle:
+                        extra = {**extra, "X-Double-Trickle": str(fault.trickle)}
+                    if fault.raw is not None:
+                        return fault.status, extra, fault.raw.encode()
                     status, hdrs, err = _error(fault.status, fault.code, fault.message)
                     return status, {**hdrs, **extra}, err
             return self._serve(method, path, headers.get("if-match"), body)
@@ -425,15 +442,27 @@ def serve_iothub(directory: Path, host_name: str = "contoso-hub.azure-devices.ne
             raw = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, extra, body = hub.handle(self.command, self.path, headers, raw)
-            data = json.dumps(body).encode() if body is not None else b""
+            raw_body = isinstance(body, bytes)
+            data = body if raw_body else json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
             for name, value in extra.items():
                 self.send_header(name, value)
             if body is not None:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                kind = "text/html" if raw_body else "application/json; charset=utf-8"
+                self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            trickle = float(extra.get("X-Double-Trickle", "0"))
+            if not trickle:
+                self.wfile.write(data)
+                return
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle)
+            except OSError:  # the client gave up: what the trickle is for
+                return
 
         do_GET = do_PUT = do_PATCH = do_DELETE = do_POST = _any
 

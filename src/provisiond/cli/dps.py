@@ -13,7 +13,9 @@ from provisiond.cli.certificates import certificate_app, credential_policy_app
 from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.domain.certificates import CertificateInfo
+from provisiond.domain.mosquitto_hubs import mosquitto_secret
 from provisiond.domain.policies import parse_rights
+from provisiond.errors import InvalidInput
 from provisiond.services.cas import CaService
 from provisiond.services.hubs import HubService
 from provisiond.services.instance import InstanceService
@@ -104,7 +106,8 @@ def hub_add(
         str | None,
         typer.Option(
             "--connector",
-            help="how the hub learns its devices: none, iothub [default: none; kept when changing a hub]",
+            help="how the hub learns its devices: none, iothub, mosquitto "
+            "[default: none; kept when changing a hub]",
             show_default=False,
         ),
     ] = None,
@@ -119,13 +122,30 @@ def hub_add(
         str | None, typer.Option("--endpoint", help="iothub: reach the hub at this https:// URL instead")
     ] = None,
     ca_file: Annotated[
-        Path | None, typer.Option("--ca-file", help="iothub: PEM CA certificates the hub's TLS chains to")
+        Path | None,
+        typer.Option("--ca-file", help="iothub, mosquitto: PEM CA certificates the hub's TLS chains to"),
+    ] = None,
+    broker: Annotated[
+        str | None, typer.Option("--broker", help="mosquitto: the broker's admin listener, mqtts://HOST:PORT")
+    ] = None,
+    admin_user: Annotated[
+        str | None, typer.Option("--admin-user", help="mosquitto: the dynamic-security admin account")
+    ] = None,
+    admin_password_file: Annotated[
+        Path | None, typer.Option("--admin-password-file", help="mosquitto: a file holding its password")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Link an IoT hub (or change a linked hub's weight, region and connector)."""
     secret = _read_text(connection_string_file, "connection string file")
     ca_pem = _read_text(ca_file, "CA file")
+    if connector == "mosquitto":  # the admin account, sealed as one secret; the broker, its address
+        password = _read_text(admin_password_file, "admin password file") or ""
+        try:
+            secret = mosquitto_secret(admin_user or "", password)
+        except InvalidInput as exc:
+            raise fail(exc.message) from None
+        endpoint = broker
     hub = run(
         with_db(
             settings,
@@ -142,7 +162,8 @@ def hub_add(
 @hub_app.command("test")
 @with_settings()
 def hub_test(settings: Settings, host_name: str, as_json: JsonFlag = False) -> None:
-    """Prove a hub's connector credentials with a harmless call (IoT Hub: GET /statistics/devices)."""
+    """Prove a hub's connector credentials with harmless calls (IoT Hub: RegistryWrite and
+    ServiceConnect on a device that does not exist; Mosquitto: the admin login and listClients)."""
     found = run(with_db(settings, lambda db: hub_connections(settings, db).check(host_name)))
     emit(as_json, {"hostName": host_name, "ok": True, "detail": found}, found)
 
@@ -271,8 +292,9 @@ def deprovision(settings: Settings, registration_id: str, as_json: JsonFlag = Fa
         "hub": done.hub,
         "identityDeleted": done.identity_deleted,
         "revokedSerials": done.revoked,
+        "identity": done.note,
     }
-    at_hub = f"identity deleted at {done.hub}" if done.identity_deleted else "no identity to delete at a hub"
+    at_hub = done.note
     emit(
         as_json,
         data,

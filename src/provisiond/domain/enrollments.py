@@ -9,6 +9,7 @@ namespaces, one per kind.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, replace
@@ -38,6 +39,10 @@ __all__ = [
     "normalize_if_match",
     "same_content",
 ]
+
+
+# IoT Hub's device id characters (its documented set), which hubs and brokers name topics by.
+_DEVICE_ID = re.compile(r"[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}")
 
 
 class EnrollmentKind(StrEnum):
@@ -140,6 +145,11 @@ class Enrollment:
         check_enrollment_id(self.id, self.kind.id_name)
         if self.kind is EnrollmentKind.GROUP and self.device_id is not None:
             raise InvalidInput("an enrollment group has no deviceId")
+        if self.device_id is not None and not _DEVICE_ID.fullmatch(self.device_id):
+            raise InvalidInput(
+                "deviceId is 1-128 characters: letters, digits and - . % _ * ? ! ( ) , : = @ $ ' "
+                "(IoT Hub's rule; no '/', '+' or '#', which would reach into other devices' topics)"
+            )
         att = self.attestation
         if self.kind is EnrollmentKind.GROUP and att.type is AttestationType.TPM:
             raise InvalidInput("TPM attestation is not supported for enrollment groups")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -47,7 +47,7 @@ __all__ = [
 
 class ConnectorKind(StrEnum):
     """How a linked hub learns its devices: not at all (``none``), IoT Hub's registry API, or a
-    Mosquitto broker's dynamic security (the next issue)."""
+    Mosquitto broker's dynamic security."""
 
     NONE = "none"
     IOTHUB = "iothub"
@@ -61,7 +61,7 @@ class HubConnection:
 
     host_name: str
     kind: ConnectorKind
-    secret: str
+    secret: str = field(repr=False)  # a repr in a log or a traceback must not carry the key
     endpoint: str | None = None
     ca_pem: str | None = None
 
@@ -72,7 +72,7 @@ class IotHubConnectionString:
 
     host_name: str
     key_name: str
-    key: str
+    key: str = field(repr=False)
 
 
 def parse_iothub_connection_string(text: str) -> IotHubConnectionString:
@@ -131,11 +131,13 @@ class HubAuthentication:
 
 @dataclass(frozen=True, slots=True)
 class HubIdentity:
-    """The device as its hub is told: id, credential, IoT Edge capability."""
+    """The device as its hub is told: id, credential, IoT Edge capability, and the registration
+    id (the CN of its certificate: what a broker admitting certificates sees as its username)."""
 
     device_id: str
     authentication: HubAuthentication
     iot_edge: bool = False
+    registration_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,9 +202,10 @@ def hub_authentication(
         key = base64.b64encode(tpm_hub_key).decode()
         return HubAuthentication(HubAuthKind.SAS, key, key)
     if attestation_type == AttestationType.X509.value and att.x509 is not None:
-        if enrollment.kind is EnrollmentKind.GROUP or att.x509.client_primary is None:
+        # An individual enrollment's own certificates, the secondary alone if it has only that one.
+        own = [c for c in (att.x509.client_primary, att.x509.client_secondary) if c is not None]
+        if enrollment.kind is EnrollmentKind.GROUP or not own:
             return HubAuthentication(HubAuthKind.CERTIFICATE_AUTHORITY)
-        primary = att.x509.client_primary.info.sha256_thumbprint
-        secondary = att.x509.client_secondary.info.sha256_thumbprint if att.x509.client_secondary else None
-        return HubAuthentication(HubAuthKind.SELF_SIGNED, primary, secondary)
+        second = own[1].info.sha256_thumbprint if len(own) > 1 else None
+        return HubAuthentication(HubAuthKind.SELF_SIGNED, own[0].info.sha256_thumbprint, second)
     raise InvalidInput(f"no hub credential can be made for attestation {attestation_type!r}")

@@ -42,9 +42,14 @@ class RegistrationError(ProvisiondError):
     The device's register call has long been answered; this only decides what its poll finds.
     """
 
-    def __init__(self, failure: RegistrationFailure, message: str) -> None:
+    def __init__(
+        self, failure: RegistrationFailure, message: str, written: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.failure = failure
+        # (hub, device id) when an identity was written before the failure (a twin PATCH refused
+        # after the PUT): the failed state keeps it, so deprovision can delete it.
+        self.written = written
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,7 @@ def assigned(
         certificate_info=match.certificate_info,
         signing_certificate_info=match.signing_certificate_info,
         tpm_authentication_key=match.tpm_authentication_key,
+        **_identity(prior),
     )
     return replace(op, status=OperationStatus.ASSIGNED, updated=now, state=state)
 
@@ -157,12 +163,16 @@ def failed(
         attestation_type=match.attestation_type,
         certificate_info=match.certificate_info,
         signing_certificate_info=match.signing_certificate_info,
+        **_identity(prior, error.written),
     )
     return replace(op, status=OperationStatus.FAILED, updated=now, state=state)
 
 
 def failed_without_enrollment(
-    op: RegistrationOperation, error: RegistrationError, now: datetime
+    op: RegistrationOperation,
+    error: RegistrationError,
+    now: datetime,
+    prior: RegistrationState | None = None,
 ) -> RegistrationOperation:
     """The operation finished ``failed`` after its enrollment was deleted: nothing to name."""
     state = RegistrationState(
@@ -173,8 +183,23 @@ def failed_without_enrollment(
         etag=new_etag(),
         failure=error.failure,
         error_message=error.message,
+        **_identity(prior, error.written),
     )
     return replace(op, status=OperationStatus.FAILED, updated=now, state=state)
+
+
+def _identity(prior: RegistrationState | None, written: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Where the device's identity was last written: carried from state to state, whatever the
+    status, so a failed or disabled registration does not forget it (review finding 1). A
+    registration that writes one records it itself (``services/hub_sync.py``)."""
+    if written is not None:
+        return {"identity_hub": written[0], "identity_device_id": written[1]}
+    if prior is not None and prior.identity_hub is not None:
+        return {"identity_hub": prior.identity_hub, "identity_device_id": prior.identity_device_id}
+    if prior is not None and prior.status == RegistrationStatus.ASSIGNED.value and prior.assigned_hub:
+        # A state recorded before identities were tracked: its hub is where one may be.
+        return {"identity_hub": prior.assigned_hub, "identity_device_id": prior.device_id}
+    return {}
 
 
 def _device_id(e: Enrollment, registration_id: str) -> str:

@@ -80,6 +80,10 @@ class RegistrationState:
     # A device that sent a CSR: what it got (IssuanceOutcome), and the serial when issued.
     issuance: str | None = None
     issued_serial: str | None = None
+    # Where a connector last wrote the device's identity (hub, device id), kept whatever the
+    # status, so that ``deprovision`` deletes it even after a failed or disabled registration.
+    identity_hub: str | None = None
+    identity_device_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,8 +132,25 @@ class CustomAllocations:
             await self._finish(op)
         except asyncio.CancelledError:
             raise
-        except Exception:  # a bug must not leave the operation pending forever in this process
+        except Exception:  # a bug must not leave the operation pending forever (review finding 2)
             log.exception("custom allocation of operation %s failed unexpectedly", op.operation_id)
+            await self._give_up(op)
+
+    async def _give_up(self, op: RegistrationOperation) -> None:
+        """Record ``failed`` for an operation that could not be finished, so the device's poll
+        ends and a resume does not repeat the same failure for ever."""
+        failure = RegistrationFailure.HUB_FAILED if decided(op) else RegistrationFailure.CUSTOM_FAILED
+        error = RegistrationError(failure, "the registration could not be finished (see the server log)")
+        try:
+            async with self.db.write() as conn:
+                prior = await repo.get_state(conn, id_key(op.registration_id))
+                done = failed_without_enrollment(op, error, self.clock(), prior)
+                if await repo.finish_operation(conn, done) and done.state is not None:
+                    await self.issuer.revoke_failed(conn, done, self.clock())
+                    await repo.put_state(conn, done.state, None)
+                    await record_registration(conn, done)
+        except Exception:  # the database itself failing: the operation stays pending for a resume
+            log.exception("could not record the failure of operation %s", op.operation_id)
 
     async def _finish(self, op: RegistrationOperation) -> None:
         ctx = op.context
@@ -143,6 +160,7 @@ class CustomAllocations:
             )
             linked = await hub_repo.list_hubs(conn)
             prior = await repo.get_state(conn, id_key(op.registration_id))
+        written: tuple[str, str] | None = None  # (hub, device id) where this operation wrote an identity
         match = (
             EnrollmentMatch(
                 enrollment,
@@ -161,18 +179,36 @@ class CustomAllocations:
             decision = decided(op) or await self._ask(op, match, linked)
             done = assigned(op, match, prior, decision, self.clock())
             if self.hub_sync is not None:  # the assigned hub learns the device (services/hub_sync.py)
-                done = await self.hub_sync.apply(done, match)
+                told = await self.hub_sync.apply(done, match)
+                if told is not done and told.state is not None and told.state.identity_hub:
+                    written = (told.state.identity_hub, told.state.identity_device_id or "")
+                done = told
         except RegistrationError as exc:
+            written = exc.written
             now = self.clock()
-            done = failed(op, match, prior, exc, now) if match else failed_without_enrollment(op, exc, now)
+            done = (
+                failed(op, match, prior, exc, now)
+                if match
+                else failed_without_enrollment(op, exc, now, prior)
+            )
         async with self.db.write() as conn:
             if match is not None and done.status is OperationStatus.ASSIGNED:
                 done, match = await self._recheck(conn, op, match, prior, done)
+                if written is not None and done.state is not None:  # where the identity now is
+                    done = replace(
+                        done,
+                        state=replace(done.state, identity_hub=written[0], identity_device_id=written[1]),
+                    )
             done = self.issuer.settled(done)
-            if await repo.finish_operation(conn, done) and done.state is not None:
+            recorded = await repo.finish_operation(conn, done)
+            if recorded and done.state is not None:
                 await self.issuer.revoke_failed(conn, done, self.clock())
                 await repo.put_state(conn, done.state, match.group_key if match else None)
                 await record_registration(conn, done)
+        # The hub must not keep an identity DPS does not report as assigned (review finding 4).
+        lost = not recorded or done.status is not OperationStatus.ASSIGNED
+        if written is not None and self.hub_sync is not None and lost:
+            await self.hub_sync.undo(op, written)
 
     async def _recheck(
         self,

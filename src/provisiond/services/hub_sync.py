@@ -21,8 +21,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from provisiond.domain.allocation import LinkedHub
 from provisiond.domain.clock import Clock, utc_now
@@ -37,12 +40,24 @@ from provisiond.domain.hub_identities import (
     twin_patch,
 )
 from provisiond.domain.registration_ids import id_key
-from provisiond.domain.registration_results import AllocationDecision, EnrollmentMatch, RegistrationError
-from provisiond.domain.registrations import OperationStatus, RegistrationFailure, RegistrationOperation
+from provisiond.domain.registration_results import (
+    AllocationDecision,
+    EnrollmentMatch,
+    RegistrationError,
+    failed_without_enrollment,
+)
+from provisiond.domain.registrations import (
+    OperationStatus,
+    RegistrationFailure,
+    RegistrationOperation,
+    RegistrationStatus,
+)
 from provisiond.domain.reprovision import Substatus
 from provisiond.errors import InvalidInput
+from provisiond.services.issuance import CertificateIssuer
 from provisiond.store import credential_policies as certificates
 from provisiond.store import hub_connections as repo
+from provisiond.store import registrations as registration_repo
 from provisiond.store import tpm as tpm_repo
 from provisiond.store.db import Database
 
@@ -52,6 +67,7 @@ __all__ = [
     "HubSync",
     "decided",
     "needs_connector",
+    "supersede",
     "with_decided_hub",
 ]
 
@@ -99,6 +115,31 @@ def decided(op: RegistrationOperation) -> AllocationDecision | None:
     return AllocationDecision(hub) if isinstance(hub, str) else None
 
 
+async def supersede(
+    conn: AsyncConnection,
+    registration_id: str,
+    now: datetime,
+    why: str,
+    issuer: CertificateIssuer | None = None,
+) -> int:
+    """End the registration's operations still ``assigning`` as ``failed`` (``why``): a newer
+    register call or a deprovision wins over them (review finding 3). Their connector step checks
+    before each hub write that its operation is still pending, so a superseded one stops there
+    and cannot put back an identity, or old credentials, after the newer outcome. A certificate
+    a superseded operation issued was never delivered: ``issuer`` revokes it, so it does not take
+    the secondary thumbprint at the hub from the one the device holds."""
+    count = 0
+    for op in await registration_repo.pending_operations_of(conn, id_key(registration_id)):
+        failure = RegistrationFailure.HUB_FAILED if decided(op) else RegistrationFailure.CUSTOM_FAILED
+        error = RegistrationError(failure, f"superseded: {why}")
+        done = failed_without_enrollment(op, error, now)
+        if await registration_repo.finish_operation(conn, done):
+            count += 1
+            if issuer is not None:
+                await issuer.revoke_failed(conn, done, now)
+    return count
+
+
 @dataclass
 class HubSync:
     """Runs the connector of an assigned registration's hub, with backoff on throttling."""
@@ -109,6 +150,9 @@ class HubSync:
     clock: Clock = utc_now
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     first_backoff: float = 1.0
+    # One connector per connection, kept: it holds its TLS context, built once (review finding 7).
+    # A changed connection (secret, endpoint, CA) is another key, so none is used stale.
+    _built: dict[HubConnection, HubConnector] = field(default_factory=dict, init=False, repr=False)
 
     async def apply(self, done: RegistrationOperation, match: EnrollmentMatch) -> RegistrationOperation:
         """Make the assigned hub know the device; ``RegistrationError`` (HUB_FAILED) if it refuses.
@@ -147,16 +191,57 @@ class HubSync:
             )
         except InvalidInput as exc:
             raise RegistrationError(RegistrationFailure.HUB_FAILED, exc.message) from exc
-        identity = HubIdentity(state.device_id or done.registration_id, auth, match.enrollment.iot_edge)
+        # The name a broker admitting certificates sees: the issued leaf's CN (one spelling per
+        # device, issuance.py), else the registration id an X.509 device's CN must equal.
+        newest = max(issued, key=lambda c: c.issued, default=None)
+        common_name = newest.registration_id if newest is not None else done.registration_id
+        identity = HubIdentity(
+            state.device_id or done.registration_id, auth, match.enrollment.iot_edge, common_name
+        )
         patch = await self._twin(state.substatus, state.initial_twin, old, done)
         hub = self._connector(connection)
         deadline = time.monotonic() + self.retry_seconds  # real time: the clock may be a test's
-        await self._call(lambda: hub.put_identity(identity), deadline, connection.host_name)
+        await self._call(lambda: hub.put_identity(identity), deadline, connection.host_name, done)
+        written = (connection.host_name, identity.device_id)
         if patch is not None:
-            await self._call(
-                lambda: hub.patch_twin(identity.device_id, patch), deadline, connection.host_name
-            )
-        return done
+            try:
+                await self._call(
+                    lambda: hub.patch_twin(identity.device_id, patch), deadline, connection.host_name, done
+                )
+            except RegistrationError as exc:  # the identity exists: the failed state says where
+                exc.written = written
+                raise
+        return replace(done, state=replace(state, identity_hub=written[0], identity_device_id=written[1]))
+
+    async def undo(self, op: RegistrationOperation, written: tuple[str, str]) -> None:
+        """Delete an identity this operation wrote whose registration did not end ``assigned``
+        with it (the enrollment disabled or deleted meanwhile, the operation superseded; review
+        finding 4), unless a newer registration is about to write it or now holds it there."""
+        hub, device_id = written
+        async with self.db.read() as conn:
+            key = id_key(op.registration_id)
+            state = await registration_repo.get_state(conn, key)
+            newer = await registration_repo.pending_operations_of(conn, key)
+            connection = await repo.get_connection(conn, hub)
+        held = (
+            state is not None
+            and state.status == RegistrationStatus.ASSIGNED.value
+            and (state.identity_hub or "").lower() == hub.lower()
+            and state.identity_device_id == device_id
+        )
+        if newer or held or connection is None:
+            return
+        try:
+            await self._connector(connection).delete_identity(device_id)
+        except (RegistrationError, HubRefused, HubThrottled) as exc:
+            log.warning("could not delete the identity %s at %s again: %s", device_id, hub, exc)
+
+    async def _still_pending(self, op: RegistrationOperation) -> None:
+        """Stop before a hub write when the operation was superseded meanwhile (finding 3)."""
+        async with self.db.read() as conn:
+            current = await registration_repo.get_operation(conn, op.operation_id)
+        if current is not None and current.status is not OperationStatus.ASSIGNING:
+            raise RegistrationError(RegistrationFailure.HUB_FAILED, "superseded before the hub was told")
 
     async def _twin(
         self,
@@ -180,23 +265,41 @@ class HubSync:
         return None
 
     def _connector(self, connection: HubConnection) -> HubConnector:
+        built = self._built.get(connection)
+        if built is not None:
+            return built
         try:
-            return self.connectors(connection)
+            built = self.connectors(connection)
         except InvalidInput as exc:
             raise RegistrationError(RegistrationFailure.HUB_FAILED, exc.message) from exc
+        except Exception as exc:  # a connection that cannot be built fails, never strands (finding 2)
+            log.warning("no connector for %s: %s", connection.host_name, type(exc).__name__)
+            raise RegistrationError(
+                RegistrationFailure.HUB_FAILED, f"the hub {connection.host_name} could not be called"
+            ) from exc
+        if len(self._built) >= 64:  # bounded: connections change rarely, hubs are few
+            self._built.clear()
+        self._built[connection] = built
+        return built
 
-    async def _call(self, step: Callable[[], Awaitable[T]], deadline: float, hub: str) -> T:
+    async def _call(
+        self, step: Callable[[], Awaitable[T]], deadline: float, hub: str, op: RegistrationOperation
+    ) -> T:
         """One connector call: retried on 429 with exponential backoff and jitter (honouring
-        the hub's Retry-After) until ``deadline``; any refusal ends the registration."""
+        the hub's Retry-After) until ``deadline``; any refusal ends the registration. Each try
+        first checks that the operation was not superseded meanwhile."""
         backoff = self.first_backoff
         while True:
+            await self._still_pending(op)
             try:
                 return await step()
             except HubRefused as exc:
                 raise RegistrationError(RegistrationFailure.HUB_FAILED, exc.message) from exc
             except HubThrottled as exc:
                 left = deadline - time.monotonic()
-                wait = exc.retry_after if exc.retry_after is not None else backoff * (1 + random.random() / 2)  # noqa: S311 (jitter, not a secret)
+                # Never sooner than our own backoff: a Retry-After of 0 must not spin (finding 6).
+                jittered = backoff * (1 + random.random() / 2)  # noqa: S311 (jitter, not a secret)
+                wait = max(exc.retry_after or 0.0, jittered)
                 if left <= 0 or wait > left:
                     raise RegistrationError(
                         RegistrationFailure.HUB_FAILED,

@@ -41,7 +41,7 @@ from provisiond.domain.registrations import (
 from provisiond.errors import Throttled
 from provisiond.services.custom_allocation import CustomAllocations, pending
 from provisiond.services.device_auth import Credentials, DeviceAuthenticator, UnknownRegistration
-from provisiond.services.hub_sync import needs_connector, with_decided_hub
+from provisiond.services.hub_sync import needs_connector, supersede, with_decided_hub
 from provisiond.services.issuance import CertificateIssuer, ReadCsr
 from provisiond.services.registration_audit import record_registration
 from provisiond.services.tpm_attestation import (
@@ -150,6 +150,7 @@ class RegistrationService:
             context=context,
         )
         prior = await repo.get_state(conn, id_key(registration_id))
+        await supersede(conn, registration_id, now, "a newer registration of the device", self.issuer)
         policy = match.enrollment.allocation_policy or await hub_repo.get_allocation_policy(conn)
         if match.enrollment.provisioning_enabled and policy is AllocationPolicy.CUSTOM:
             started = await self.issuer.issue(conn, pending(op, prior), match, request, now)

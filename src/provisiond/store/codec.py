@@ -229,6 +229,9 @@ def dump_state(s: RegistrationState) -> str:
     if s.issuance is not None:  # only registrations that sent a CSR; older rows have neither key
         doc["issuance"] = s.issuance
         doc["issued_serial"] = s.issued_serial
+    if s.identity_hub is not None:  # only where a connector wrote an identity
+        doc["identity_hub"] = s.identity_hub
+        doc["identity_device_id"] = s.identity_device_id
     return dumps(doc)
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "insert_operation",
     "page_states_of_group",
     "pending_operations",
+    "pending_operations_of",
     "put_state",
     "set_poll_not_before",
 ]
@@ -149,4 +150,14 @@ async def set_poll_not_before(conn: AsyncConnection, operation_id: str, when: da
 async def pending_operations(conn: AsyncConnection) -> list[RegistrationOperation]:
     """Operations still ``assigning`` (custom allocation interrupted by a restart, or running)."""
     rows = await conn.execute(select(*_OP_COLUMNS).where(ops.c.status == OperationStatus.ASSIGNING.value))
+    return [_load_op(row) for row in rows]
+
+
+async def pending_operations_of(conn: AsyncConnection, registration_key: str) -> list[RegistrationOperation]:
+    """One registration's operations still ``assigning`` (a newer one or a deprovision supersedes them)."""
+    rows = await conn.execute(
+        select(*_OP_COLUMNS).where(
+            ops.c.registration_key == registration_key, ops.c.status == OperationStatus.ASSIGNING.value
+        )
+    )
     return [_load_op(row) for row in rows]

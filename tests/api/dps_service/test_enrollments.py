@@ -247,3 +247,17 @@ async def test_webhook_urls_outside_the_allow_list_are_refused(dps: DpsApi, url:
     r = await dps.call("PUT", "/enrollments/dev-1", json=sym("dev-1", **custom))
     assert r.status_code == 400 and r.json()["errorCode"] == 400201
     assert await dps.count() == 0
+
+
+@pytest.mark.parametrize("device_id", ["+", "a/b", "dev#1", "x" * 129, ""])
+async def test_a_device_id_outside_iot_hubs_characters_is_a_400(dps: DpsApi, device_id: str) -> None:
+    """Hubs and brokers name a device's topics by its deviceId: '/', '+' or '#' would reach into
+    other devices' topics (an MQTT wildcard in a Mosquitto role's ACLs)."""
+    r = await dps.call("PUT", "/enrollments/dev-1", json=sym("dev-1", deviceId=device_id))
+    assert r.status_code == 400 and r.json()["errorCode"] == 400201, r.text
+    assert (await dps.call("GET", "/enrollments/dev-1")).status_code == 404
+
+
+async def test_a_device_id_of_iot_hubs_characters_is_kept(dps: DpsApi) -> None:
+    r = await dps.call("PUT", "/enrollments/dev-1", json=sym("dev-1", deviceId="Dev-1.a_b:c=d@e$f!(g)'h"))
+    assert r.status_code == 200 and r.json()["deviceId"] == "Dev-1.a_b:c=d@e$f!(g)'h"
