@@ -128,7 +128,13 @@ async def running(
     # Events: the lease outlives one delivery's timeout, so only a dead process loses its rows.
     delivery = HttpEventDelivery(settings.webhook_timeout, settings.webhook_ca_file)
     dispatcher = loop.create_task(
-        Dispatcher(database, delivery, clock, lease_seconds=2 * settings.webhook_timeout + 5).run()
+        Dispatcher(
+            database,
+            delivery,
+            clock,
+            lease_seconds=2 * settings.webhook_timeout + 5,
+            webhooks=WebhookRules(tuple(settings.webhook_allowlist), settings.webhook_allow_http),
+        ).run()
     )
     try:
         yield ctx

@@ -124,3 +124,43 @@ async def test_the_dispatcher_gives_up_after_three_days(db: Database) -> None:
     async with db.read() as conn:
         assert [r.state for r in await conn.execute(select(event_outbox.c.state))] == ["failed"]
         assert await repo.backlog(conn) == 0
+
+
+class Broken:
+    """A receiver port that raises (a bug, a bad header value): the row's own failed attempt."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, url: str, secret: str, event_id: str, body: bytes) -> Attempt:
+        self.calls += 1
+        raise OverflowError("Retry-After too large")
+
+
+async def test_a_delivery_that_raises_is_rescheduled_not_left_leased(db: Database) -> None:
+    await _subscribe(db, "all", None)
+    async with db.write() as conn:
+        await emit(conn, ASSIGNED, "dev-1", "/provisiond/dps/0ne", {}, at=T0)
+    clock = FakeClock(T0)
+    receiver = Broken()
+    dispatcher = Dispatcher(db, receiver, clock)
+    assert await dispatcher.pass_once() == 1
+    clock.advance(0.5)
+    assert await dispatcher.pass_once() == 0  # waiting for its backoff, not for a lease to lapse
+    clock.advance(5)
+    assert await dispatcher.pass_once() == 1 and receiver.calls == 2
+
+
+async def test_a_url_the_allow_list_no_longer_admits_is_given_up(db: Database) -> None:
+    """Tightening PROVISIOND_WEBHOOK_ALLOWLIST applies to existing subscriptions at once."""
+    from provisiond.services.enrollments import WebhookRules
+
+    await _subscribe(db, "all", None)  # https://r.example/h
+    async with db.write() as conn:
+        await emit(conn, ASSIGNED, "dev-1", "/provisiond/dps/0ne", {}, at=T0)
+    receiver = Flaky(0)
+    rules = WebhookRules(("https://elsewhere.example/*",), False)
+    assert await Dispatcher(db, receiver, FakeClock(T0), webhooks=rules).pass_once() == 1
+    assert receiver.calls == 0
+    async with db.read() as conn:
+        assert [r.state for r in await conn.execute(select(event_outbox.c.state))] == ["failed"]

@@ -8,6 +8,7 @@ TLS trusts httpx's default store plus ``PROVISIOND_WEBHOOK_CA_FILE``, as the all
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from pathlib import Path
@@ -29,10 +30,15 @@ def webhook_ssl_context(ca_file: Path | None) -> ssl.SSLContext:
     return context
 
 
+#: A receiver's Retry-After is followed up to the backoff's own cap (5 minutes).
+MAX_RETRY_AFTER = 300.0
+
+
 class HttpEventDelivery:
     """POSTs events; one connection pool for every subscription."""
 
     def __init__(self, timeout: float, ca_file: Path | None = None) -> None:
+        self._timeout = timeout
         self._client = httpx.AsyncClient(
             follow_redirects=False, timeout=timeout, verify=webhook_ssl_context(ca_file)
         )
@@ -48,8 +54,16 @@ class HttpEventDelivery:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(secret, event_id, timestamp, body),
         }
+        # httpx's timeout bounds each read, not the request: a receiver trickling its answer a
+        # byte at a time would hold the delivery (and its lease) open. The whole exchange gets
+        # one deadline, and the answer's body is never read: its status and headers say it all.
         try:
-            answer = await self._client.post(url, content=body, headers=headers)
+            async with asyncio.timeout(self._timeout):
+                request = self._client.build_request("POST", url, content=body, headers=headers)
+                answer = await self._client.send(request, stream=True)
+                await answer.aclose()
+        except TimeoutError:
+            return Attempt(False, f"no answer within {self._timeout:g} s")
         except httpx.HTTPError as exc:
             return Attempt(False, f"unreachable: {type(exc).__name__}")
         if 200 <= answer.status_code < 300:
@@ -58,6 +72,6 @@ class HttpEventDelivery:
         return Attempt(
             False,
             f"HTTP {answer.status_code}",
-            retry_after=float(retry_after) if retry_after.isdigit() else None,
+            retry_after=min(float(retry_after), MAX_RETRY_AFTER) if retry_after.isdigit() else None,
             gone=answer.status_code == 410,
         )

@@ -16,6 +16,7 @@ from provisiond import wiring
 from provisiond.cli.common import JsonFlag, emit, fail, group, run, with_db, with_settings
 from provisiond.config import Settings
 from provisiond.domain.events import parse_types
+from provisiond.domain.webhooks import redact_webhook_url
 from provisiond.errors import InvalidInput
 
 __all__ = ["events_app"]
@@ -63,7 +64,14 @@ def list_subscriptions(settings: Settings, as_json: JsonFlag = False) -> None:
     """Every subscription: id, URL and type filters (never its secret)."""
     subs = run(with_db(settings, lambda db: wiring.event_service(settings, db).list()))
     rows = [
-        {"id": s.id, "url": s.url, "types": list(s.types), "created": s.created.isoformat()} for s in subs
+        # A URL's query may hold a function key: shown redacted, like in the audit trail.
+        {
+            "id": s.id,
+            "url": redact_webhook_url(s.url),
+            "types": list(s.types),
+            "created": s.created.isoformat(),
+        }
+        for s in subs
     ]
     human = (
         "\n".join(f"{r['id']}  {r['url']}  {','.join(r['types']) or '*'}" for r in rows) or "no subscriptions"

@@ -31,7 +31,7 @@ from provisiond import telemetry
 from provisiond.domain import events as rules
 from provisiond.domain.clock import Clock, utc_now
 from provisiond.domain.webhooks import check_webhook_url, redact_webhook_url
-from provisiond.errors import NotFound
+from provisiond.errors import InvalidInput, NotFound
 from provisiond.services import audit
 from provisiond.store import events as repo
 from provisiond.store.db import Database
@@ -163,7 +163,9 @@ class Dispatcher:
         clock: Clock = utc_now,
         lease_seconds: float = 30.0,
         batch: int = 64,
+        webhooks: WebhookRules | None = None,
     ) -> None:
+        self._webhooks = webhooks
         self._db = db
         self._deliver = deliver
         self._clock = clock
@@ -190,13 +192,22 @@ class Dispatcher:
                 return 0
         async with self._db.write() as conn:
             due = await repo.lease_due(conn, self._owner, now, now + self._lease, self._batch)
-        await asyncio.gather(*(self._send(d) for d in due))
+        await asyncio.gather(*(self._send(d) for d in due), return_exceptions=True)
         return len(due)
 
     async def _send(self, delivery: repo.Delivery) -> None:
-        attempt = await self._deliver(
-            delivery.url, delivery.secret, delivery.event_id, delivery.body.encode()
-        )
+        """One delivery, on its own: whatever goes wrong is this row's failed attempt (counted,
+        rescheduled, given up in time), never another row's or the pass's."""
+        try:
+            if self._webhooks is not None:  # the allow-list of now, not of when it was subscribed
+                check_webhook_url(delivery.url, self._webhooks.allowlist, self._webhooks.allow_http)
+            attempt = await self._deliver(
+                delivery.url, delivery.secret, delivery.event_id, delivery.body.encode()
+            )
+        except InvalidInput:
+            attempt = Attempt(False, "the URL is no longer allowed (PROVISIOND_WEBHOOK_ALLOWLIST)", gone=True)
+        except Exception as exc:
+            attempt = Attempt(False, f"delivery failed: {type(exc).__name__}")
         now = self._clock()
         async with self._db.write() as conn:
             if attempt.ok:
