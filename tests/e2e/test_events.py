@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import signal
-import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from provisiond.domain.events import new_secret
-from provisiond.domain.sas import build_sas
 from tests.compat.support import link_hub, service_request, unique_id
 from tests.support.databases import own_database
 from tests.support.event_receiver import Receiver, serve_receiver
@@ -50,20 +47,6 @@ def enroll(server: ServerProcess, rid: str, hub: str, status: str = "enabled") -
     }
     r = service_request(server, "PUT", f"/enrollments/{rid}", json=body, headers={"If-Match": "*"})
     assert r.status_code == 200, r.text
-
-
-def register(server: ServerProcess, rid: str) -> None:
-    token = build_sas(KEY, f"{server.id_scope}/registrations/{rid}", int(time.time()) + 600, "registration")
-    with httpx.Client(
-        verify=ssl.create_default_context(cafile=server.ca), trust_env=False, timeout=30
-    ) as http:
-        r = http.put(
-            f"{server.base_url}/{server.id_scope}/registrations/{rid}/register",
-            params={"api-version": "2019-03-31"},
-            json={"registrationId": rid},
-            headers={"Authorization": token},
-        )
-    assert r.status_code == 202, r.text
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
@@ -99,7 +82,7 @@ def test_events_arrive_signed_as_cloudevents_after_a_receiver_fails_its_first_at
             assert secret not in json.dumps(listed) and listed["subscriptions"][0]["url"] == receiver.url
             rid = unique_id("ev")
             enroll(server, rid, hub)
-            register(server, rid)
+            server.register_device(rid, KEY)
             wait_for(
                 lambda: of(receiver, rid) == ["enrollment.created", "registration.assigned"], "two events"
             )
@@ -136,7 +119,9 @@ def test_a_generated_secret_is_shown_once_and_signs_the_deliveries_and_types_fil
             assert refused.returncode == 1 and "no event type" in refused.stderr
             rid, device = unique_id("ev"), unique_id("ev")
             enroll(server, device, hub)
-            register(server, device)  # its registration.assigned is not an enrollment event: filtered out
+            server.register_device(
+                device, KEY
+            )  # its registration.assigned is not an enrollment event: filtered out
             enroll(server, rid, hub)
             enroll(server, rid, hub, status="disabled")
             assert service_request(server, "DELETE", f"/enrollments/{rid}").status_code == 204
@@ -164,7 +149,7 @@ def test_events_queued_while_the_receiver_fails_survive_a_kill_9_and_arrive_in_o
         rids = [unique_id("ev") for _ in range(3)]
         for rid in rids:
             enroll(server, rid, hub)
-            register(server, rid)
+            server.register_device(rid, KEY)
             enroll(server, rid, hub, status="disabled")
         wait_for(lambda: len(receiver.attempts) >= 3, "first attempts")
         server.proc.send_signal(signal.SIGKILL)
@@ -203,7 +188,7 @@ def test_two_serve_processes_on_postgresql_deliver_each_event_once(
             rids = [unique_id("ev") for _ in range(10)]
             for rid in rids:
                 enroll(server, rid, hub)
-                register(server, rid)
+                server.register_device(rid, KEY)
             wait_for(lambda: len(receiver.unique()) == 20, "twenty events")
             time.sleep(3)  # a second delivery, if any, would come now
             assert len(receiver.events) == 20 and set(receiver.attempts.values()) == {1}

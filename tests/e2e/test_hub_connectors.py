@@ -68,21 +68,6 @@ def enroll(server: ServerProcess, rid: str, **fields: object) -> None:
     assert r.status_code == 200, r.text
 
 
-def register_https(server: ServerProcess, rid: str) -> str:
-    token = build_sas(KEY, f"{server.id_scope}/registrations/{rid}", int(time.time()) + 600, "registration")
-    with httpx.Client(
-        verify=ssl.create_default_context(cafile=server.ca), trust_env=False, timeout=30
-    ) as http:
-        r = http.put(
-            f"{server.base_url}/{server.id_scope}/registrations/{rid}/register",
-            params={"api-version": "2019-03-31"},
-            json={"registrationId": rid},
-            headers={"Authorization": token},
-        )
-    assert r.status_code == 202, r.text
-    return str(r.json()["operationId"])
-
-
 def poll_https(server: ServerProcess, rid: str, operation_id: str) -> dict[str, object]:
     token = build_sas(KEY, f"{server.id_scope}/registrations/{rid}", int(time.time()) + 600, "registration")
     with httpx.Client(
@@ -191,7 +176,7 @@ def test_kill_9_while_the_hub_throttles_resumes_after_restart_without_a_duplicat
     link(server, hub, tmp_path, hub.add_policy("provisioning"))
     enroll(server, "crash-hub-1", initialTwin={"tags": {"batch": 7}})
     hub.throttle(100_000, retry_after="1")
-    operation_id = register_https(server, "crash-hub-1")
+    operation_id = server.register_device("crash-hub-1", KEY)
     deadline = time.monotonic() + 30
     while not hub.calls("PUT") and time.monotonic() < deadline:
         time.sleep(0.05)

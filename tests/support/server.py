@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from provisiond.domain.sas import build_sas
+
 __all__ = ["ServerProcess", "free_port", "start_server"]
 
 PROVISIOND = [sys.executable, "-m", "provisiond"]
@@ -73,6 +75,20 @@ class ServerProcess:
         certificate loaded) and ignores proxy variables."""
         verify = ssl_context or ssl.create_default_context(cafile=self.ca)
         return httpx.Client(base_url=self.base_url, verify=verify, trust_env=False, timeout=30)
+
+    def register_device(self, registration_id: str, key: str) -> str:
+        """A symmetric-key device's register call over HTTPS (202 expected); its operation id."""
+        resource = f"{self.id_scope}/registrations/{registration_id}"
+        token = build_sas(key, resource, int(time.time()) + 600, "registration")
+        with self.http() as http:
+            r = http.put(
+                f"/{resource}/register",
+                params={"api-version": "2019-03-31"},
+                json={"registrationId": registration_id},
+                headers={"Authorization": token},
+            )
+        assert r.status_code == 202, r.text
+        return str(r.json()["operationId"])
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a ``provisiond`` command against this server's data dir (and database)."""
