@@ -13,7 +13,7 @@ import httpx
 
 from provisiond.domain.events import new_secret
 from tests.compat.support import link_hub, unique_id
-from tests.e2e.test_events import KEY, enroll, register, wait_for
+from tests.e2e.test_events import KEY, enroll, wait_for
 from tests.support.event_receiver import serve_receiver
 from tests.support.server import start_server
 
@@ -37,7 +37,7 @@ def test_json_logs_are_one_object_per_line_with_the_request_and_no_secret(tmp_pa
             server.cli("events", "subscribe", receiver.url, "--secret-file", str(secret_file))
             rid = unique_id("log")
             enroll(server, rid, hub)
-            register(server, rid)
+            server.register_device(rid, KEY)
             with httpx.Client(verify=ssl.create_default_context(cafile=server.ca), trust_env=False) as http:
                 # an unauthenticated service call: logged as refused, while serving the request
                 http.get(f"{server.base_url}/enrollments/{rid}", params={"api-version": "2021-10-01"})

@@ -14,7 +14,7 @@ import pytest
 
 from provisiond.domain.sas import build_sas
 from tests.compat.support import link_hub, unique_id
-from tests.e2e.test_events import enroll, register
+from tests.e2e.test_events import KEY, enroll
 from tests.support.databases import own_database
 from tests.support.server import ServerProcess, start_server
 
@@ -61,7 +61,7 @@ def traffic(server: ServerProcess, devices: int) -> None:
     for _ in range(devices):
         rid = unique_id("met")
         enroll(server, rid, hub)
-        register(server, rid)
+        server.register_device(rid, KEY)
 
 
 def test_metrics_need_a_credential_and_list_every_family_after_real_traffic(tmp_path: Path) -> None:
