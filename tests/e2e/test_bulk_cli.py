@@ -11,6 +11,7 @@ import os
 import pty
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -124,9 +125,18 @@ def test_dry_run_checks_every_row_and_writes_nothing(server: ServerProcess, hub:
     assert not exists(server, fresh)
 
 
-def test_export_in_jsonl_and_csv_imports_again_unchanged(
-    server: ServerProcess, hub: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server of the test's own: an export is of every enrollment, and other tests' records
+    on the shared server (ones CSV cannot fully say, written meanwhile) would change under it."""
+    server = start_server(tmp_path / "own")
+    yield server
+    server.stop()
+
+
+def test_export_in_jsonl_and_csv_imports_again_unchanged(own_server: ServerProcess, tmp_path: Path) -> None:
+    server = own_server
+    hub = link_hub(server, "bulk-export")
     device = issue(uid("x509dev"))
     device.write(tmp_path, "device")
     x509_id = device.cert.subject.rfc4514_string().split("=", 1)[1]
