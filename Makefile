@@ -12,7 +12,10 @@ NODE_DIR := tests/compat/node
 # does not build on Node 20 and is not needed to reach a software TPM over TCP).
 NODE_TPM_DIR := tests/compat/node-tpm
 
-.PHONY: help run test lint bench smoke clean system-deps
+# make fuzz: generated cases per operation and pass (valid, invalid, on existing resources).
+FUZZ_EXAMPLES ?= 60
+
+.PHONY: help run test lint bench smoke clean system-deps openapi fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,6 +54,15 @@ lint: $(VENV)/.installed ## ruff, mypy and the import contracts (layer rules)
 	$(VENV)/bin/ruff format --check src tests bench .ci examples
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+openapi: $(VENV)/.installed ## write each dialect's OpenAPI 3.1 document to docs/openapi/
+	$(PY) -m provisiond.api.openapi_documents docs/openapi
+
+fuzz: $(VENV)/.installed ## fuzz every dialect's OpenAPI document against a real server (FUZZ_EXAMPLES per operation and pass)
+	rm -f .fuzz-report.jsonl
+	PROVISIOND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PROVISIOND_FUZZ_REPORT=$(CURDIR)/.fuzz-report.jsonl \
+		$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
+	$(PY) -m tests.fuzz.report .fuzz-report.jsonl
 
 bench: $(VENV)/.installed ## run the benchmarks against a real server and print the table
 	$(PY) -m bench

@@ -48,7 +48,16 @@ def create_app(
             app.state.ctx = ctx
             yield
 
-    app = FastAPI(title="provisiond", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No app-wide /openapi.json: it answered without credentials and described no body. Each
+    # dialect serves its own document behind its own authentication (api/openapi.py).
+    app = FastAPI(
+        title="provisiond",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.mqtt_sessions = sessions
     app.state.mqtt_connections = lambda: len(sessions)
     app.state.open_connections = lambda: (0, len(sessions))  # (https, mqtt); the server says more

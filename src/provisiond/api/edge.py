@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from provisiond.api.http import BodyTooLarge, ClientDisconnect, MalformedJson, client_gone
+from provisiond.api.openapi import DialectDocument
 from provisiond.config import Settings
 from provisiond.errors import ProvisiondError, StoreUnavailable
 
@@ -153,6 +154,9 @@ class Dialect:
     ``public_reason``: every route authenticates its caller (docs/security.md), except those of
     a dialect that names here why it may not; the CRL route is the one such exception, and a test
     (tests/api/test_public_routes.py) keeps it the only one.
+
+    ``document``: the dialect's OpenAPI description (``api/openapi.py``), which its router serves
+    at ``document.path`` to callers its own authentication accepts; ``make openapi`` writes it out.
     """
 
     name: str
@@ -163,10 +167,15 @@ class Dialect:
     canonical_path: Callable[[str], str | None] | None = None
     enabled: Callable[[Settings], bool] = _always
     public_reason: str = ""
+    document: DialectDocument | None = None
 
 
 def owner_of(dialects: Sequence[Dialect], path: str) -> Dialect | None:
-    """The dialect that answers for an unknown ``path``: fixed prefixes first, then patterns."""
+    """The dialect that answers for an unknown ``path``: fixed prefixes first, then patterns (a
+    dialect's document path is its own: a wrong method on it is answered in its format)."""
+    for dialect in dialects:
+        if dialect.document is not None and dialect.document.path == path:
+            return dialect
     for pattern in (False, True):
         for dialect in dialects:
             if dialect.pattern_paths is pattern and dialect.owns_path(path):

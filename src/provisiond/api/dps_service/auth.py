@@ -43,8 +43,9 @@ class ServiceAuth:
             self._instance = await self.ctx.instance.get()
         return self._instance
 
-    async def authorize(self, request: Request, right: Right) -> None:
-        """Raise ``Unauthorized`` unless the request carries a valid token with ``right``."""
+    async def authorize(self, request: Request, right: Right | None) -> None:
+        """Raise ``Unauthorized`` unless the request carries a valid token with ``right`` (``None``:
+        any right, for what every policy may read, such as the API's description)."""
         token = parse_sas(request.headers.get("authorization"))
         if not token.key_name:
             raise Unauthorized("a service token must name its policy (skn)")
@@ -60,7 +61,7 @@ class ServiceAuth:
             token.resource, 443
         ):
             raise Unauthorized("the token's resource (sr) does not name this provisioning service")
-        if right not in policy.rights:
+        if right is not None and right not in policy.rights:
             raise Unauthorized(f"policy {policy.name!r} lacks the {right.value} right")
         audit.identify(Actor(ActorKind.POLICY, policy.name))  # who this request's changes are by
 

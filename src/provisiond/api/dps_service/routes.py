@@ -21,11 +21,13 @@ from provisiond.api.dps_service.mapping import (
     validation_message,
     wire_id,
 )
+from provisiond.api.dps_service.openapi import DOCUMENT
 from provisiond.api.dps_service.routing import canonical_path, is_dps_service_path
 from provisiond.api.dps_service.schemas import BulkIn, QueryIn
 from provisiond.api.dps_wire import check_api_version, issuance_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, read_json
+from provisiond.api.openapi import document_response
 from provisiond.domain.enrollments import Enrollment, EnrollmentKind
 from provisiond.domain.policies import Right
 from provisiond.domain.query import check_query, page_size
@@ -195,6 +197,18 @@ async def query_states(group_id: str, request: Request) -> Response:
     return _page_response(page, "DeviceRegistration", state_out)
 
 
+@router.get(DOCUMENT.path, name="dps_service_openapi")
+async def openapi_document(request: Request) -> Response:
+    """The API's OpenAPI document, for any valid service token (whatever its rights)."""
+    await service_auth(request).authorize(request, None)
+    return document_response(DOCUMENT)
+
+
 DIALECT = Dialect(
-    "dps_service", (router,), POLICY, owns_path=is_dps_service_path, canonical_path=canonical_path
+    "dps_service",
+    (router,),
+    POLICY,
+    owns_path=is_dps_service_path,
+    canonical_path=canonical_path,
+    document=DOCUMENT,
 )

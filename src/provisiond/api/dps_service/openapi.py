@@ -1,0 +1,337 @@
+"""The DPS service API's OpenAPI document: request bodies from the models the routes validate
+with (``schemas``), answers from the structs below, which mirror ``mapping``'s output field for
+field (the fuzzer checks every answer against them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from provisiond.api.dps_openapi import (
+    API_VERSION_PARAM,
+    ERROR,
+    ErrorDetails,
+    X509CertificateInfo,
+    dps_errors,
+    sas_scheme,
+)
+from provisiond.api.dps_service.schemas import BulkIn, EnrollmentGroupIn, IndividualEnrollmentIn, QueryIn
+from provisiond.api.dps_wire import ISSUANCE_API_VERSION
+from provisiond.api.openapi import (
+    DialectDocument,
+    Operation,
+    Schema,
+    header_param,
+    json_content,
+    msgspec_components,
+    path_param,
+    pydantic_components,
+    ref,
+)
+from provisiond.services.enrollments import MAX_BULK_ITEMS
+
+__all__ = ["DOCUMENT"]
+
+
+class _Out(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+class SymmetricKeyAttestation(_Out, kw_only=True):
+    primaryKey: str
+    secondaryKey: str
+
+
+class TpmAttestation(_Out, kw_only=True):
+    endorsementKey: str
+    storageRootKey: str | UnsetType = UNSET
+
+
+class X509CertificateWithInfo(_Out, kw_only=True):
+    info: X509CertificateInfo
+
+
+class X509Certificates(_Out, kw_only=True):
+    primary: X509CertificateWithInfo | None
+    secondary: X509CertificateWithInfo | UnsetType = UNSET
+
+
+class X509CAReferences(_Out, kw_only=True):
+    primary: str | None
+    secondary: str | UnsetType = UNSET
+
+
+class X509Attestation(_Out, kw_only=True):
+    clientCertificates: X509Certificates | UnsetType = UNSET
+    signingCertificates: X509Certificates | UnsetType = UNSET
+    caReferences: X509CAReferences | UnsetType = UNSET
+
+
+class AttestationMechanism(_Out, kw_only=True):
+    type: Literal["none", "tpm", "x509", "symmetricKey"]
+    tpm: TpmAttestation | UnsetType = UNSET
+    x509: X509Attestation | UnsetType = UNSET
+    symmetricKey: SymmetricKeyAttestation | UnsetType = UNSET
+
+
+class DeviceCapabilities(_Out, kw_only=True):
+    iotEdge: bool
+
+
+class ReprovisionPolicy(_Out, kw_only=True):
+    updateHubAssignment: bool
+    migrateDeviceData: bool
+
+
+class CustomAllocationDefinition(_Out, kw_only=True):
+    webhookUrl: str
+    apiVersion: str | UnsetType = UNSET
+
+
+class DeviceRegistrationState(_Out, kw_only=True):
+    registrationId: str
+    createdDateTimeUtc: str | None
+    status: Literal["unassigned", "assigning", "assigned", "failed", "disabled"]
+    lastUpdatedDateTimeUtc: str | None
+    etag: str
+    assignedHub: str | UnsetType = UNSET
+    deviceId: str | UnsetType = UNSET
+    substatus: (
+        Literal[
+            "initialAssignment", "deviceDataMigrated", "deviceDataReset", "reprovisionedToInitialAssignment"
+        ]
+        | UnsetType
+    ) = UNSET
+    errorCode: int | UnsetType = UNSET
+    errorMessage: str | UnsetType = UNSET
+    payload: Any | UnsetType = UNSET
+
+
+class _EnrollmentOut(_Out, kw_only=True):
+    attestation: AttestationMechanism
+    capabilities: DeviceCapabilities
+    etag: str
+    provisioningStatus: Literal["enabled", "disabled"]
+    reprovisionPolicy: ReprovisionPolicy
+    createdDateTimeUtc: str | None
+    lastUpdatedDateTimeUtc: str | None
+    iotHubHostName: str | UnsetType = UNSET
+    initialTwin: dict[str, Any] | UnsetType = UNSET
+    allocationPolicy: Literal["hashed", "geoLatency", "static", "custom"] | UnsetType = UNSET
+    iotHubs: list[str] | UnsetType = UNSET
+    customAllocationDefinition: CustomAllocationDefinition | UnsetType = UNSET
+    credentialPolicyName: str | UnsetType = UNSET  # only with api-version 2025-07-01-preview
+
+
+class IndividualEnrollment(_EnrollmentOut, kw_only=True):
+    registrationId: str
+    deviceId: str | UnsetType = UNSET
+    registrationState: DeviceRegistrationState | UnsetType = UNSET
+    optionalDeviceInformation: dict[str, Any] | UnsetType = UNSET
+
+
+class EnrollmentGroup(_EnrollmentOut, kw_only=True):
+    enrollmentGroupId: str
+
+
+class BulkEnrollmentOperationError(_Out, kw_only=True):
+    errorCode: int
+    errorStatus: str
+    registrationId: str | UnsetType = UNSET
+    enrollmentGroupId: str | UnsetType = UNSET
+
+
+class BulkEnrollmentOperationResult(_Out, kw_only=True):
+    isSuccessful: bool
+    errors: list[BulkEnrollmentOperationError]
+
+
+_PAGING = (
+    header_param("x-ms-continuation", "The continuation token of the page before."),
+    header_param("x-ms-max-item-count", "Items per page (at most 100).", {"type": "integer", "minimum": 1}),
+)
+_PAGE_HEADERS = {
+    "x-ms-continuation": {"description": "Present when more items follow.", "schema": {"type": "string"}},
+    "x-ms-item-type": {"description": "What the items are.", "schema": {"type": "string"}},
+}
+_IF_MATCH = header_param("If-Match", "The etag the resource must have; absent: unconditionally.")
+
+
+def _page(item: str, description: str) -> dict[str, Any]:
+    return {**json_content({"type": "array", "items": ref(item)}, description), "headers": _PAGE_HEADERS}
+
+
+def _body(name: str, description: str) -> dict[str, Any]:
+    return {"required": True, **json_content(ref(name), description)}
+
+
+def _enrollment_operations(
+    collection: str, model: str, input_model: str, id_name: str, noun: str
+) -> Iterator[Operation]:
+    item = f"/{collection}/{{{id_name}}}"
+    id_param = path_param(id_name, f"The {noun}'s id.")
+    tags = (collection,)
+    yield Operation(
+        "GET",
+        item,
+        f"{model}_Get",
+        f"Get a {noun}.",
+        {"200": json_content(ref(model), f"The {noun}."), **dps_errors(400, 401, 404, 503)},
+        (id_param, API_VERSION_PARAM),
+        tags=tags,
+    )
+    yield Operation(
+        "PUT",
+        item,
+        f"{model}_CreateOrUpdate",
+        f"Create or replace a {noun}.",
+        {
+            "200": json_content(ref(model), f"The {noun} as stored, with its new etag."),
+            **dps_errors(400, 401, 409, 412, 413, 415, 503),
+        },
+        (id_param, API_VERSION_PARAM, _IF_MATCH),
+        _body(input_model, f"The {noun}; the id in the path wins when the body leaves it out."),
+        description=f"`credentialPolicyName` is read only with api-version {ISSUANCE_API_VERSION}.",
+        tags=tags,
+    )
+    yield Operation(
+        "DELETE",
+        item,
+        f"{model}_Delete",
+        f"Delete a {noun}.",
+        {"204": {"description": "Deleted."}, **dps_errors(400, 401, 404, 412, 503)},
+        (id_param, API_VERSION_PARAM, _IF_MATCH),
+        tags=tags,
+    )
+    yield Operation(
+        "POST",
+        f"/{collection}",
+        f"{model}_RunBulkOperation",
+        f"Create, update or delete up to {MAX_BULK_ITEMS} {noun}s.",
+        {
+            "200": json_content(ref("BulkEnrollmentOperationResult"), "Which items failed, and why."),
+            **dps_errors(400, 401, 413, 415, 503),
+        },
+        (API_VERSION_PARAM,),
+        _body(f"BulkIn{collection[:1].upper()}{collection[1:]}", "The mode and the items."),
+        tags=tags,
+    )
+    yield Operation(
+        "POST",
+        f"/{collection}/query",
+        f"{model}_Query",
+        f"A page of {noun}s.",
+        {"200": _page(model, f"The {noun}s of the page."), **dps_errors(400, 401, 413, 415, 503)},
+        (API_VERSION_PARAM, *_PAGING),
+        _body("QuerySpecification", f"The query; DPS takes only SELECT * (over {collection})."),
+        tags=tags,
+    )
+    yield Operation(
+        "POST",
+        f"{item}/attestationmechanism",
+        f"{model}_GetAttestationMechanism",
+        f"The {noun}'s attestation, keys included.",
+        {
+            "200": json_content(ref("AttestationMechanism"), "The attestation."),
+            **dps_errors(400, 401, 404, 503),
+        },
+        (id_param, API_VERSION_PARAM),
+        tags=tags,
+    )
+
+
+def _operations() -> Iterator[Operation]:
+    yield from _enrollment_operations(
+        "enrollments", "IndividualEnrollment", "IndividualEnrollmentIn", "id", "individual enrollment"
+    )
+    yield from _enrollment_operations(
+        "enrollmentGroups", "EnrollmentGroup", "EnrollmentGroupIn", "id", "enrollment group"
+    )
+    rid = path_param("id", "The registration id.")
+    tags = ("registrations",)
+    yield Operation(
+        "GET",
+        "/registrations/{id}",
+        "DeviceRegistrationState_Get",
+        "A device's registration state.",
+        {"200": json_content(ref("DeviceRegistrationState"), "The state."), **dps_errors(400, 401, 404, 503)},
+        (rid, API_VERSION_PARAM),
+        tags=tags,
+    )
+    yield Operation(
+        "DELETE",
+        "/registrations/{id}",
+        "DeviceRegistrationState_Delete",
+        "Forget a device's registration state.",
+        {"204": {"description": "Deleted."}, **dps_errors(400, 401, 404, 412, 503)},
+        (rid, API_VERSION_PARAM, _IF_MATCH),
+        tags=tags,
+    )
+    yield Operation(
+        "POST",
+        "/registrations/{id}/query",
+        "DeviceRegistrationState_Query",
+        "A page of the registration states of an enrollment group's devices.",
+        {
+            "200": _page("DeviceRegistrationState", "The states of the page."),
+            **dps_errors(400, 401, 413, 415, 503),
+        },
+        (path_param("id", "The enrollment group's id."), API_VERSION_PARAM, *_PAGING),
+        {
+            "required": False,
+            **json_content({"type": "object"}, "A QuerySpecification; only its shape is read."),
+        },
+        tags=tags,
+    )
+
+
+def _bulk_input(collection: str, item: str) -> Schema:
+    schema = BulkIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    props = dict(schema["properties"])
+    for other in ("enrollments", "enrollmentGroups"):
+        props.pop(other)
+    props[collection] = {"type": "array", "items": ref(item), "maxItems": MAX_BULK_ITEMS}
+    return {
+        "type": "object",
+        "title": "BulkEnrollmentOperation",
+        "properties": props,
+        "required": ["mode", collection],
+    }
+
+
+def _components() -> dict[str, Schema]:
+    components = pydantic_components([IndividualEnrollmentIn, EnrollmentGroupIn])
+    query = QueryIn.model_json_schema()
+    components["QuerySpecification"] = {**query, "title": "QuerySpecification"}
+    components["BulkInEnrollments"] = _bulk_input("enrollments", "IndividualEnrollmentIn")
+    components["BulkInEnrollmentGroups"] = _bulk_input("enrollmentGroups", "EnrollmentGroupIn")
+    components.update(
+        msgspec_components(
+            [IndividualEnrollment, EnrollmentGroup, BulkEnrollmentOperationResult, AttestationMechanism]
+        )
+    )
+    components[ERROR] = msgspec_components([ErrorDetails])["ErrorDetails"]
+    return components
+
+
+DOCUMENT = DialectDocument(
+    name="dps-service",
+    title="provisiond: Azure IoT Hub Device Provisioning Service, service API",
+    api_version="2021-10-01",
+    description=(
+        "Enrollments, enrollment groups and registration states, as Azure DPS's service API "
+        f"(2021-10-01, and {ISSUANCE_API_VERSION} for certificate issuance). Every call needs a "
+        "SharedAccessSignature signed with a shared access policy that has the operation's right."
+    ),
+    operations=_operations,
+    components=_components,
+    security_schemes={
+        "sas": sas_scheme(
+            "SharedAccessSignature sr={host}&sig={signature}&se={expiry}&skn={policy}, signed with a "
+            "policy key (provisiond dps policy)."
+        )
+    },
+)

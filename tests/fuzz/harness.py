@@ -1,0 +1,200 @@
+"""The fuzzing harness: one real ``provisiond serve`` with a credential for every dialect, and the
+loop that sends schemathesis's generated cases to it and checks each answer.
+
+Every dialect's test (``test_fuzz_*.py``) loads the document the dialect *serves* (so the served
+copy is what is fuzzed), wires the dialect's real credentials into each case, and calls
+``run_case``: the answer must not be a 5xx, must have a documented status, and must match the
+documented schema (errors included, so every error is in the dialect's format).
+
+``PROVISIOND_FUZZ_EXAMPLES`` sets the examples per operation: a few in ``make test`` (a bounded
+run), many in ``make fuzz``. ``PROVISIOND_FUZZ_REPORT`` names a JSON file where each test adds
+how many cases it sent, per dialect (``make fuzz`` prints the totals).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import BaseSchema, Case, GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from provisiond.domain.sas import build_sas, derive_device_key
+from tests.support.server import ServerProcess, start_server
+
+__all__ = ["EXAMPLES", "FuzzTarget", "fuzz_operation", "fuzz_target", "load_schema", "operations"]
+
+EXAMPLES = int(os.environ.get("PROVISIOND_FUZZ_EXAMPLES", "8"))
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"
+GROUP = "fuzz-group"
+GROUP_KEY = "Zm4tZnV6ei1ncm91cC1rZXktMzItYnl0ZXMtbG9uZyE="
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+@dataclass
+class FuzzTarget:
+    """The server and one credential per dialect."""
+
+    server: ServerProcess
+    partner_id: str
+    partner_token: str
+    tenant_id: str
+    tenant_token: str
+    session: requests.Session
+    sent: Counter[str] = field(default_factory=Counter)
+
+    def service_sas(self) -> str:
+        return build_sas(
+            self.server.owner_key,
+            f"localhost:{self.server.port}",
+            int(time.time()) + 3600,
+            "provisioningserviceowner",
+        )
+
+    def device_sas(self, registration_id: str) -> str:
+        """A group-derived device token for any registration id (the fuzzer picks the ids)."""
+        key = derive_device_key(GROUP_KEY, registration_id)
+        resource = f"{self.server.id_scope}/registrations/{registration_id}"
+        return build_sas(key, resource, int(time.time()) + 3600, "registration")
+
+    def bearer(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+
+def _cli_json(server: ServerProcess, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(server.cli(*args, "--json").stdout)
+    return out
+
+
+def fuzz_target(tmp: Path) -> Iterator[FuzzTarget]:
+    """Start the server and make its credentials (a generator for a pytest fixture)."""
+    server = start_server(tmp / "data")
+    try:
+        partner = _cli_json(server, "partner", "create", "fuzz-partner")
+        tenant = _cli_json(server, "tenant", "create", "fuzz-tenant")
+        session = requests.Session()
+        session.verify = server.ca
+        session.trust_env = False
+        target = FuzzTarget(
+            server,
+            str(partner["partnerId"]),
+            str(partner["token"]),
+            str(tenant["tenantId"]),
+            str(tenant["token"]),
+            session,
+        )
+        with server.http() as http:
+            r = http.put(
+                f"/enrollmentGroups/{GROUP}",
+                params={"api-version": "2021-10-01"},
+                json={
+                    "enrollmentGroupId": GROUP,
+                    "attestation": {
+                        "type": "symmetricKey",
+                        "symmetricKey": {"primaryKey": GROUP_KEY, "secondaryKey": GROUP_KEY},
+                    },
+                },
+                headers={"Authorization": target.service_sas()},
+            )
+            assert r.status_code == 200, r.text
+        yield target
+        _report(target.sent)
+    finally:
+        server.stop()
+
+
+def _report(sent: Counter[str]) -> None:
+    path = os.environ.get("PROVISIOND_FUZZ_REPORT")
+    if not path or not sent:
+        return
+    # One line per worker and dialect; make fuzz adds them up (workers write concurrently).
+    with open(path, "a", encoding="utf-8") as out:
+        for dialect, count in sent.items():
+            out.write(json.dumps({"dialect": dialect, "cases": count}) + "\n")
+
+
+def load_schema(target: FuzzTarget, document_path: str, headers: dict[str, str]) -> BaseSchema:
+    """The document as the dialect serves it to an authenticated caller."""
+    with target.server.http() as http:
+        r = http.get(document_path, headers=headers)
+    assert r.status_code == 200, r.text
+    schema = schemathesis.openapi.from_dict(r.json())
+    schema.config.update(base_url=target.server.base_url)
+    return schema
+
+
+def operations(document: str) -> list[tuple[str, str]]:
+    """(method, path) of every operation of the committed document ``document`` (the tests check
+    that it is the one the dialect serves), to parametrize a dialect's fuzz test at collection."""
+    doc = json.loads((DOCS / f"{document}.json").read_text(encoding="utf-8"))
+    return [(method.upper(), path) for path, item in doc["paths"].items() for method in item]
+
+
+def fuzz_operation(
+    target: FuzzTarget,
+    schema: BaseSchema,
+    dialect: str,
+    method: str,
+    path: str,
+    credentials: Callable[[Case], dict[str, str]],
+    *,
+    path_parameters: dict[str, Any] | None = None,
+    seeded: dict[str, Any] | None = None,
+    examples: int = EXAMPLES,
+) -> None:
+    """Send generated requests for one operation, each with the dialect's real credentials
+    (``credentials(case)``, which may depend on the case, such as a device token for the
+    generated registration id), and check every answer.
+
+    Three passes of ``examples`` cases: valid requests, invalid ones (schemathesis's negative
+    mode: wrong types, missing fields, bad parameters), and valid requests whose path names
+    resources that exist (``seeded``, when the operation has path parameters: random ids almost
+    never exist, so without it the success answers would go unchecked). ``path_parameters`` are
+    fixed in every pass (a partner's or tenant's own id, which the credential is for).
+    """
+    operation = schema[path][method]
+    fixed = path_parameters or {}
+    passes = [(GenerationMode.POSITIVE, fixed), (GenerationMode.NEGATIVE, fixed)]
+    if seeded and "{" in path:
+        wanted = {p.name for p in operation.path_parameters}
+        passes.append(
+            (GenerationMode.POSITIVE, {**{k: v for k, v in seeded.items() if k in wanted}, **fixed})
+        )
+    for mode, params in passes:
+        strategy = operation.as_strategy(mode, path_parameters=params or None)
+
+        @given(case=strategy)
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def send(case: Case) -> None:
+            case.headers = {**(case.headers or {}), **credentials(case)}
+            target.sent[dialect] += 1
+            case.call_and_validate(session=target.session, checks=CHECKS, timeout=30, verify=target.server.ca)
+
+        send()
