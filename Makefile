@@ -60,7 +60,7 @@ openapi: $(VENV)/.installed ## write each dialect's OpenAPI 3.1 document to docs
 
 fuzz: $(VENV)/.installed ## fuzz every dialect's OpenAPI document against a real server (FUZZ_EXAMPLES per operation and pass)
 	rm -f .fuzz-report.jsonl
-	PROVISIOND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PROVISIOND_FUZZ_REPORT=$(CURDIR)/.fuzz-report.jsonl \
+	PROVISIOND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PROVISIOND_FUZZ_RANDOM=1 PROVISIOND_FUZZ_REPORT=$(CURDIR)/.fuzz-report.jsonl \
 		$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
 	$(PY) -m tests.fuzz.report .fuzz-report.jsonl
 

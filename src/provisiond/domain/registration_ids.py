@@ -7,11 +7,13 @@ import secrets
 
 from provisiond.errors import InvalidInput
 
-__all__ = ["MAX_ID_LENGTH", "check_enrollment_id", "id_key", "new_id_scope"]
+__all__ = ["ID_PATTERN", "MAX_ID_LENGTH", "check_enrollment_id", "id_key", "new_id_scope"]
 
 MAX_ID_LENGTH = 128
 # Alphanumerics and ':' '.' '_' '-', with no special character at either end (DPS service spec).
-_ID_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9:._-]*[A-Za-z0-9])?")
+# Also what the OpenAPI documents publish as the ids' pattern.
+ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9:._-]*[A-Za-z0-9])?$"
+_ID_RE = re.compile(ID_PATTERN.strip("^$"))
 
 
 def check_enrollment_id(value: object, what: str = "registrationId") -> str:

@@ -31,9 +31,20 @@ from provisiond.api.openapi import (
     pydantic_components,
     ref,
 )
+from provisiond.domain.registration_ids import ID_PATTERN, MAX_ID_LENGTH
 from provisiond.services.enrollments import MAX_BULK_ITEMS
 
-__all__ = ["DOCUMENT"]
+__all__ = ["DOCUMENT", "ID_SCHEMA", "SYMMETRIC_KEY_PATTERN"]
+
+ID_SCHEMA: Schema = {"type": "string", "pattern": ID_PATTERN, "maxLength": MAX_ID_LENGTH}
+
+# Base64 (padded) of 16 to 64 bytes, the keys ``domain.enrollments`` accepts: 18-63 bytes in whole
+# groups, 16-62 bytes with a padded tail, or 63 bytes and one more (64).
+_B64 = "[A-Za-z0-9+/]"
+_TAIL = f"(?:{_B64}{{2}}==|{_B64}{{3}}=)"
+SYMMETRIC_KEY_PATTERN = (
+    f"^(?:(?:{_B64}{{4}}){{6,21}}|(?:{_B64}{{4}}){{5,20}}{_TAIL}|(?:{_B64}{{4}}){{21}}{_B64}{{2}}==)$"
+)
 
 
 class _Out(msgspec.Struct, forbid_unknown_fields=True):
@@ -172,7 +183,7 @@ def _enrollment_operations(
     collection: str, model: str, input_model: str, id_name: str, noun: str
 ) -> Iterator[Operation]:
     item = f"/{collection}/{{{id_name}}}"
-    id_param = path_param(id_name, f"The {noun}'s id.")
+    id_param = path_param(id_name, f"The {noun}'s id (case-insensitive).", ID_SCHEMA)
     tags = (collection,)
     yield Operation(
         "GET",
@@ -190,7 +201,7 @@ def _enrollment_operations(
         f"Create or replace a {noun}.",
         {
             "200": json_content(ref(model), f"The {noun} as stored, with its new etag."),
-            **dps_errors(400, 401, 409, 412, 413, 415, 503),
+            **dps_errors(400, 401, 404, 409, 412, 413, 415, 503),
         },
         (id_param, API_VERSION_PARAM, _IF_MATCH),
         _body(input_model, f"The {noun}; the id in the path wins when the body leaves it out."),
@@ -250,7 +261,7 @@ def _operations() -> Iterator[Operation]:
     yield from _enrollment_operations(
         "enrollmentGroups", "EnrollmentGroup", "EnrollmentGroupIn", "id", "enrollment group"
     )
-    rid = path_param("id", "The registration id.")
+    rid = path_param("id", "The registration id (case-insensitive).", ID_SCHEMA)
     tags = ("registrations",)
     yield Operation(
         "GET",
@@ -279,7 +290,7 @@ def _operations() -> Iterator[Operation]:
             "200": _page("DeviceRegistrationState", "The states of the page."),
             **dps_errors(400, 401, 413, 415, 503),
         },
-        (path_param("id", "The enrollment group's id."), API_VERSION_PARAM, *_PAGING),
+        (path_param("id", "The enrollment group's id.", ID_SCHEMA), API_VERSION_PARAM, *_PAGING),
         {
             "required": False,
             **json_content({"type": "object"}, "A QuerySpecification; only its shape is read."),
@@ -302,8 +313,28 @@ def _bulk_input(collection: str, item: str) -> Schema:
     }
 
 
+def _refine(components: dict[str, Schema]) -> None:
+    """What the models leave to the domain, which the description must still say: the id rules
+    and the keys' form (checked in ``domain.registration_ids`` and ``domain.enrollments``)."""
+    for model, id_name in (
+        ("IndividualEnrollmentIn", "registrationId"),
+        ("EnrollmentGroupIn", "enrollmentGroupId"),
+    ):
+        components[model]["properties"][id_name] = {**ID_SCHEMA, "description": "Case-insensitive."}
+    key = {
+        "anyOf": [{"type": "string", "pattern": SYMMETRIC_KEY_PATTERN}, {"type": "null"}],
+        "description": "Base64 of 16 to 64 bytes; left out (or empty), the service makes one.",
+    }
+    keys = components["SymmetricKeyIn"]["properties"]
+    keys["primaryKey"] = keys["secondaryKey"] = key
+    for schema in components.values():
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)  # pydantic's titles repeat the field name, capitalised
+
+
 def _components() -> dict[str, Schema]:
     components = pydantic_components([IndividualEnrollmentIn, EnrollmentGroupIn])
+    _refine(components)
     query = QueryIn.model_json_schema()
     components["QuerySpecification"] = {**query, "title": "QuerySpecification"}
     components["BulkInEnrollments"] = _bulk_input("enrollments", "IndividualEnrollmentIn")
