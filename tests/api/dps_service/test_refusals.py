@@ -122,3 +122,33 @@ async def test_unknown_routes_and_methods_answer_in_dps_format(dps: DpsApi) -> N
 async def test_bad_queries_are_400(dps: DpsApi, spec: dict[str, object], headers: dict[str, str]) -> None:
     r = await dps.call("POST", "/enrollments/query", json=spec, headers=headers)
     assert r.status_code == 400 and r.json()["errorCode"] in (400004, 400201)
+
+
+@pytest.mark.parametrize(
+    "twin",
+    [
+        {"tags": 5},
+        {"tags": ["a"]},
+        {"properties": "desired"},
+        {"properties": {"desired": [1, 2]}},
+        {"properties": {"desired": "x"}},
+    ],
+)
+async def test_an_initial_twin_whose_tags_or_desired_properties_are_not_objects_is_refused(
+    dps: DpsApi, twin: dict[str, object]
+) -> None:
+    """Found by the fuzzer: such a twin was stored, echoed back, and silently dropped at the hub."""
+    for path, body in (
+        ("/enrollments/dev-1", {**GOOD, "initialTwin": twin}),
+        (
+            "/enrollmentGroups/g-1",
+            {"enrollmentGroupId": "g-1", "attestation": {"type": "symmetricKey"}, "initialTwin": twin},
+        ),
+    ):
+        r = await dps.call("PUT", path, json=body)
+        assert_dps_error(r, 400, 400201)
+        assert "initialTwin" in r.json()["message"]
+        assert (await dps.call("GET", path)).status_code == 404  # nothing written
+    ok = {"tags": {"site": "a"}, "properties": {"desired": {"rate": 5}}, "$version": 1}
+    r = await dps.call("PUT", "/enrollments/dev-1", json={**GOOD, "initialTwin": ok})
+    assert r.status_code == 200 and r.json()["initialTwin"] == ok

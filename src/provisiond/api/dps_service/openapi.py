@@ -88,6 +88,17 @@ class AttestationMechanism(_Out, kw_only=True):
     symmetricKey: SymmetricKeyAttestation | UnsetType = UNSET
 
 
+class InitialTwinProperties(msgspec.Struct, kw_only=True):
+    desired: dict[str, Any] | UnsetType = UNSET
+
+
+class InitialTwin(msgspec.Struct, kw_only=True):
+    """As sent: other members than these two are kept (and ignored at the hub)."""
+
+    tags: dict[str, Any] | UnsetType = UNSET
+    properties: InitialTwinProperties | UnsetType = UNSET
+
+
 class DeviceCapabilities(_Out, kw_only=True):
     iotEdge: bool
 
@@ -130,7 +141,7 @@ class _EnrollmentOut(_Out, kw_only=True):
     createdDateTimeUtc: str | None
     lastUpdatedDateTimeUtc: str | None
     iotHubHostName: str | UnsetType = UNSET
-    initialTwin: dict[str, Any] | UnsetType = UNSET
+    initialTwin: InitialTwin | UnsetType = UNSET
     allocationPolicy: Literal["hashed", "geoLatency", "static", "custom"] | UnsetType = UNSET
     iotHubs: list[str] | UnsetType = UNSET
     customAllocationDefinition: CustomAllocationDefinition | UnsetType = UNSET
@@ -325,6 +336,21 @@ def _refine(components: dict[str, Schema]) -> None:
         "anyOf": [{"type": "string", "pattern": SYMMETRIC_KEY_PATTERN}, {"type": "null"}],
         "description": "Base64 of 16 to 64 bytes; left out (or empty), the service makes one.",
     }
+    twin = {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "tags": {"type": "object"},
+                    "properties": {"type": "object", "properties": {"desired": {"type": "object"}}},
+                },
+            },
+            {"type": "null"},
+        ],
+        "description": "The device's twin at its hub: tags and desired properties.",
+    }
+    for model in ("IndividualEnrollmentIn", "EnrollmentGroupIn"):
+        components[model]["properties"]["initialTwin"] = twin
     keys = components["SymmetricKeyIn"]["properties"]
     keys["primaryKey"] = keys["secondaryKey"] = key
     for schema in components.values():

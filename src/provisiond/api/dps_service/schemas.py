@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = ["BulkIn", "EnrollmentGroupIn", "IndividualEnrollmentIn", "QueryIn"]
 
@@ -80,6 +80,22 @@ class _EnrollmentBase(_Wire):
     iotHubs: list[str] | None = None
     customAllocationDefinition: CustomAllocationIn | None = None
     credentialPolicyName: str | None = None  # read only with api-version 2025-07-01-preview
+
+    @field_validator("initialTwin")
+    @classmethod
+    def _twin_shape(cls, twin: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``tags`` and ``properties.desired`` must be objects: a hub takes nothing else, and a
+        twin stored otherwise would be dropped silently at registration (found by the fuzzer)."""
+        if twin is None:
+            return None
+        properties = twin.get("properties")
+        parts = {"tags": twin.get("tags"), "properties": properties}
+        if isinstance(properties, dict):
+            parts["properties.desired"] = properties.get("desired")
+        for name, value in parts.items():
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"initialTwin.{name} must be an object")
+        return twin
 
 
 class IndividualEnrollmentIn(_EnrollmentBase):
