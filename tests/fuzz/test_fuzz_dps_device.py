@@ -36,7 +36,9 @@ def dps_device_seeds(fuzz: FuzzTarget) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def dps_device_schema(fuzz: FuzzTarget, dps_device_seeds: dict[str, dict[str, Any]]) -> schemathesis.BaseSchema:
+def dps_device_schema(
+    fuzz: FuzzTarget, dps_device_seeds: dict[str, dict[str, Any]]
+) -> schemathesis.BaseSchema:
     token = fuzz.device_sas(POLLED)  # a device's token, as the document is served to devices
     return load_schema(fuzz, "/openapi/dps-device.json", {"Authorization": token})
 
@@ -57,7 +59,11 @@ def device_credentials(fuzz: FuzzTarget, case: Case) -> dict[str, str]:
         key = derive_device_key(GROUP_KEY, rid) if _encodable(rid) else GROUP_KEY
         token = build_sas(key, resource, int(time.time()) + 3600, "registration")
     body = case.body
-    if isinstance(body, dict) and "registrationId" in body and not case.meta.is_negative_at(ParameterLocation.BODY):
+    if (
+        isinstance(body, dict)
+        and "registrationId" in body
+        and not case.meta.is_negative_at(ParameterLocation.BODY)
+    ):
         body["registrationId"] = rid
     return {"Authorization": token}
 

@@ -213,7 +213,11 @@ def _operations() -> Iterator[Operation]:
         (
             scope,
             rid,
-            path_param("operationId", "The operationId of the register call's answer."),
+            path_param(
+                "operationId",
+                "The operationId of the register call's answer; any other is answered 404.",
+                {"type": "string", "pattern": "^[A-Za-z0-9.-]{1,64}$"},
+            ),
             API_VERSION_PARAM,
         ),
         description="A poll before the Retry-After the device was given is answered 429.",
