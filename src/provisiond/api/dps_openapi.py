@@ -61,6 +61,7 @@ def dps_errors(*statuses: int) -> dict[str, dict[str, Any]]:
         412: "The If-Match etag does not match.",
         413: "The body is over the limit.",
         415: "The body is not JSON.",
+        429: "Too early: the caller came back before its Retry-After.",
         503: "The database is unavailable; retry.",
     }
     return {str(s): json_content(ref(ERROR), reasons[s]) for s in statuses}

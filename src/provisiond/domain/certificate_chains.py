@@ -71,6 +71,11 @@ class PresentedChain:
     def leaf_info(self) -> CertificateInfo:
         return describe(self.leaf)
 
+    @property
+    def common_name(self) -> str | None:
+        """The leaf's CN: a device's registration id."""
+        return _common_name(self.leaf)
+
 
 def presented_chain(ders: Sequence[bytes]) -> PresentedChain:
     """Parse the chain the TLS front captured (DER, leaf first)."""

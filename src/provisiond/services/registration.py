@@ -11,6 +11,7 @@ is, is decided in ``services/device_auth.py``; the registration state is built i
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,6 +58,10 @@ from provisiond.store.db import Database
 
 __all__ = ["RegistrationService", "RegistrationSettings"]
 
+# What an operation id this service hands out can look like (``_new_operation_id``; the column
+# holds 64 characters): anything else names no operation and never reaches the store, where
+# PostgreSQL would refuse a NUL in the query's parameter (a 500 instead of the 404 it is).
+_OPERATION_ID = re.compile(r"[A-Za-z0-9.-]{1,64}")
 _POLL_GRACE = timedelta(milliseconds=100)  # timers fire a little early; not a reason to throttle
 
 
@@ -181,7 +186,8 @@ class RegistrationService:
         """A poll: the operation's current status; throttled before its retry-after."""
         async with self.db.read() as conn:
             await self._auth.authenticate(conn, id_scope, registration_id, credentials)
-            op = await repo.get_operation(conn, operation_id)
+            possible = _OPERATION_ID.fullmatch(operation_id) is not None
+            op = await repo.get_operation(conn, operation_id) if possible else None
         now = self.clock()
         if op is None or id_key(op.registration_id) != id_key(registration_id):
             raise UnknownRegistration(f"no operation {operation_id!r} for {registration_id!r}")

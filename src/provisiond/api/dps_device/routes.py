@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 from fastapi import APIRouter
@@ -11,6 +10,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from provisiond.api.context import context
+from provisiond.api.dps_device.device_requests import MAX_BODY, claimed_device, credentials
 from provisiond.api.dps_device.errors import POLICY
 from provisiond.api.dps_device.mapping import (
     challenge_answer,
@@ -23,26 +23,18 @@ from provisiond.api.dps_device.mapping import (
     status_lookup_body,
 )
 from provisiond.api.dps_device.mqtt.transports import serve_websocket
+from provisiond.api.dps_device.openapi import DOCUMENT
 from provisiond.api.dps_device.routing import canonical_path, is_dps_device_path
 from provisiond.api.dps_wire import check_api_version, issuance_version
 from provisiond.api.edge import Dialect
 from provisiond.api.http import json_response, parse_json, read_body
-from provisiond.services.device_auth import Credentials
+from provisiond.api.openapi import document_response
+from provisiond.errors import NotFound, Unauthorized
 from provisiond.services.tpm_attestation import TpmChallenge
 
 __all__ = ["DIALECT", "MAX_BODY", "router"]
 
-MAX_BODY = 96 * 1024
-
 router = APIRouter(route_class=POLICY.route_class)
-
-
-def _credentials(request: Request) -> Credentials:
-    """The SAS header and the client certificate chain (from the ASGI TLS extension)."""
-    tls = request.scope.get("extensions", {}).get("tls") or {}
-    chain = tuple(ssl.PEM_cert_to_DER_cert(pem) for pem in tls.get("client_cert_chain") or ())
-    error = tls.get("client_cert_error")
-    return Credentials(request.headers.get("authorization"), chain, error, tpm_capable=True)
 
 
 def _retry_headers(seconds: int, location: str | None = None) -> dict[str, str]:
@@ -69,7 +61,7 @@ async def register(id_scope: str, registration_id: str, request: Request) -> Res
     op = await ctx.registrations.register(
         id_scope,
         registration_id,
-        _credentials(request),
+        credentials(request),
         lambda: registration_payload(parsed_body(), registration_id),
         client,
         read_tpm=lambda: registration_tpm(parsed_body()),
@@ -89,7 +81,7 @@ async def register(id_scope: str, registration_id: str, request: Request) -> Res
 async def operation(id_scope: str, registration_id: str, operation_id: str, request: Request) -> Response:
     check_api_version(request)
     ctx = context(request)  # the Node SDK sends a "{}" body on this GET: it is ignored
-    op = await ctx.registrations.operation(id_scope, registration_id, operation_id, _credentials(request))
+    op = await ctx.registrations.operation(id_scope, registration_id, operation_id, credentials(request))
     status, body = operation_answer(op)
     headers = _retry_headers(ctx.registrations.settings.retry_after) if status == 202 else None
     return json_response(body, status, headers=headers)
@@ -100,10 +92,24 @@ async def status(id_scope: str, registration_id: str, request: Request) -> Respo
     check_api_version(request)
     ctx = context(request)
     body = await read_body(request, MAX_BODY)
-    state = await ctx.registrations.status(id_scope, registration_id, _credentials(request))
+    state = await ctx.registrations.status(id_scope, registration_id, credentials(request))
     issuance = issuance_version(request.query_params.get("api-version"))
     status_lookup_body(parse_json(body), registration_id, issuance)  # checked once the device is known
     return json_response(registration_state_out(state))
+
+
+@router.get(DOCUMENT.path, name="dps_device_openapi")
+async def openapi_document(request: Request) -> Response:
+    """The API's OpenAPI document, for any device this service would let register: its SAS
+    token (whose resource names it) or its client certificate, checked as a status lookup is."""
+    ctx = context(request)
+    instance = await ctx.instance.get()
+    id_scope, registration_id, presented = claimed_device(request, instance.id_scope)
+    try:
+        await ctx.registrations.authenticate(id_scope, registration_id, presented)
+    except NotFound as exc:  # an unknown scope or device is no credential: 401, not 404
+        raise Unauthorized(exc.message) from exc
+    return document_response(DOCUMENT)
 
 
 @router.websocket("/$iothub/websocket")
@@ -121,4 +127,5 @@ DIALECT = Dialect(
     owns_path=is_dps_device_path,
     pattern_paths=True,
     canonical_path=canonical_path,
+    document=DOCUMENT,
 )
