@@ -58,10 +58,13 @@ lint: $(VENV)/.installed ## ruff, mypy and the import contracts (layer rules)
 openapi: $(VENV)/.installed ## write each dialect's OpenAPI 3.1 document to docs/openapi/
 	$(PY) -m provisiond.api.openapi_documents docs/openapi
 
-fuzz: $(VENV)/.installed ## fuzz every dialect's OpenAPI document against a real server (FUZZ_EXAMPLES per operation and pass)
+fuzz: $(VENV)/.installed ## fuzz every dialect's OpenAPI document against a real server on SQLite, then PostgreSQL (FUZZ_EXAMPLES per operation and pass)
 	rm -f .fuzz-report.jsonl
-	PROVISIOND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PROVISIOND_FUZZ_RANDOM=1 PROVISIOND_FUZZ_REPORT=$(CURDIR)/.fuzz-report.jsonl \
-		$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/fuzz $(PYTEST_ARGS)
+	for engine in sqlite postgresql; do \
+		PROVISIOND_FUZZ_ENGINE=$$engine PROVISIOND_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PROVISIOND_FUZZ_RANDOM=1 \
+		PROVISIOND_FUZZ_REPORT=$(CURDIR)/.fuzz-report.jsonl \
+		$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider tests/fuzz $(PYTEST_ARGS) || exit 1; \
+	done
 	$(PY) -m tests.fuzz.report .fuzz-report.jsonl
 
 bench: $(VENV)/.installed ## run the benchmarks against a real server and print the table

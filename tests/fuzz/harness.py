@@ -103,9 +103,10 @@ def _cli_json(server: ServerProcess, *args: str) -> dict[str, Any]:
     return out
 
 
-def fuzz_target(tmp: Path) -> Iterator[FuzzTarget]:
-    """Start the server and make its credentials (a generator for a pytest fixture)."""
-    server = start_server(tmp / "data")
+def fuzz_target(tmp: Path, database: str | None = None) -> Iterator[FuzzTarget]:
+    """Start the server (on ``database``, else SQLite) and make its credentials (a generator for a
+    pytest fixture)."""
+    server = start_server(tmp / "data", database=database)
     try:
         partner = _cli_json(server, "partner", "create", "fuzz-partner")
         tenant = _cli_json(server, "tenant", "create", "fuzz-tenant")

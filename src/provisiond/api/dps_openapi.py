@@ -56,7 +56,7 @@ def dps_errors(*statuses: int) -> dict[str, dict[str, Any]]:
     reasons = {
         400: "The request is malformed: body, parameter or api-version (errorCode says which).",
         401: "The caller is not authenticated, or lacks the right.",
-        404: "No such resource (a PUT with an If-Match etag: nothing to replace).",
+        404: "No such resource.",
         409: "The resource already exists.",
         412: "The If-Match etag does not match.",
         413: "The body is over the limit.",

@@ -216,7 +216,10 @@ def _enrollment_operations(
         },
         (id_param, API_VERSION_PARAM, _IF_MATCH),
         _body(input_model, f"The {noun}; the id in the path wins when the body leaves it out."),
-        description=f"`credentialPolicyName` is read only with api-version {ISSUANCE_API_VERSION}.",
+        description=(
+            f"`credentialPolicyName` is read only with api-version {ISSUANCE_API_VERSION}. "
+            "With If-Match, the resource must exist (404 if not) and carry that etag (412 if not)."
+        ),
         tags=tags,
     )
     yield Operation(
