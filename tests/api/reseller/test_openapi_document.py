@@ -6,7 +6,14 @@ import msgspec
 import pytest
 
 from provisiond.api.reseller import schemas as wire
-from provisiond.api.reseller.openapi import DOCUMENT, REQUESTS, CompanyReferenceIn, DeviceIdentifierIn
+from provisiond.api.reseller.openapi import (
+    DOCUMENT,
+    REQUESTS,
+    AsyncDeviceClaim,
+    CompanyReferenceIn,
+    DeviceIdentifierIn,
+    GoogleCompanyReference,
+)
 from tests.api.reseller.conftest import Reseller, assert_error
 
 PATH = "/openapi/reseller.json"
@@ -46,3 +53,5 @@ def test_each_documented_request_has_the_fields_the_route_decodes(method: str) -
 def test_the_documented_identifier_and_reference_have_the_wire_fields() -> None:
     assert _names(DeviceIdentifierIn) == _names(wire.DeviceIdentifier)
     assert _names(CompanyReferenceIn) == _names(wire.CompanyReferenceIn)
+    assert _names(GoogleCompanyReference) == _names(wire.CompanyReferenceIn)
+    assert _names(AsyncDeviceClaim) == _names(wire.DeviceClaim)

@@ -85,7 +85,24 @@ class ListCustomersRequest(_In, kw_only=True):
     vendor_params: dict[str, str] | None = None
 
 
+class GoogleCompanyReference(_In, kw_only=True):
+    """claimDevice's customer: a SAMSUNG one is answered 501 (Samsung claims only asynchronously)."""
+
+    company_id: CompanyId
+    vendor: Literal["GOOGLE"] | None = None
+
+
 class DeviceClaim(_In, kw_only=True):
+    """claimDevice's request: without the device or the customer it is a 400 (the async methods
+    report those per device instead)."""
+
+    device_identifier: DeviceIdentifierIn
+    customer: GoogleCompanyReference
+    order_number: str | None = None
+    vendor_params: dict[str, str] | None = None
+
+
+class AsyncDeviceClaim(_In, kw_only=True):
     device_identifier: DeviceIdentifierIn | None = None
     customer: CompanyReferenceIn | None = None
     order_number: str | None = None
@@ -99,7 +116,7 @@ class DeviceUnclaim(_In, kw_only=True):
 
 
 class ClaimDevicesAsyncRequest(_In, kw_only=True):
-    claims: Annotated[list[DeviceClaim], Meta(max_length=MAX_ITEMS)]
+    claims: Annotated[list[AsyncDeviceClaim], Meta(max_length=MAX_ITEMS)]
     vendor_params: dict[str, str] | None = None
 
 
