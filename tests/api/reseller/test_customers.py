@@ -95,5 +95,21 @@ async def test_a_page_token_that_is_malformed_or_from_another_method_is_invalid_
     assert_error(await reseller.call("listCustomers", {"pageToken": token}), 400, "INVALID_PAGE_TOKEN")
 
 
+@pytest.mark.parametrize(
+    "method", ["listCustomers", "listOperations", "findDevicesByDeviceIdentifier", "findDevicesByOwner"]
+)
+async def test_a_page_token_with_non_ascii_characters_is_invalid_page_token_not_a_500(
+    reseller: Reseller, method: str
+) -> None:
+    """Found by the fuzzer: base64 decoding raised ValueError on "é", which answered 500."""
+    customer = await reseller.customer()
+    body = {
+        "pageToken": "é",
+        "deviceIdentifier": {"manufacturer": "Google"},
+        "customers": [customer["companyReference"]],
+    }
+    assert_error(await reseller.call(method, body), 400, "INVALID_PAGE_TOKEN")
+
+
 async def test_a_negative_page_size_is_a_malformed_request(reseller: Reseller) -> None:
     assert_error(await reseller.call("listCustomers", {"pageSize": -1}), 400, "INVALID_PARAM_DEFAULT")

@@ -220,7 +220,7 @@ def token_in(method: str, token: str | None) -> int | None:
         return None
     try:
         text = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: a non-ASCII token
         text = ""
     name, _, after = text.partition(":")
     number = number_in(after)

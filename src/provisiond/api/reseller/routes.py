@@ -17,6 +17,7 @@ from provisiond import wirejson
 from provisiond.api.context import AppContext, context
 from provisiond.api.edge import Dialect
 from provisiond.api.http import bearer_token, read_body
+from provisiond.api.openapi import document_response
 from provisiond.api.reseller import schemas as wire
 from provisiond.api.reseller.batches import (
     claim_item,
@@ -48,6 +49,7 @@ from provisiond.api.reseller.mapping import (
     token_in,
     vendor_in,
 )
+from provisiond.api.reseller.openapi import DOCUMENT
 from provisiond.domain.claims import (
     MAX_ITEMS,
     Customer,
@@ -301,4 +303,11 @@ async def find_devices_by_identifier(request: Request) -> Response:
     return _ok(wire.FindDevicesResponse(await _devices_out(ctx, partner, devices), total, token, {}))
 
 
-DIALECT = Dialect("reseller", (router,), POLICY, owns_path=owns_path)
+@router.get(DOCUMENT.path, name="reseller_openapi")
+async def openapi_document(request: Request) -> Response:
+    """The API's OpenAPI document, for any partner (a bad token: 403 AUTHORIZATION_FAIL, as everywhere)."""
+    await context(request).claims.authenticate(bearer_token(request))
+    return document_response(DOCUMENT)
+
+
+DIALECT = Dialect("reseller", (router,), POLICY, owns_path=owns_path, document=DOCUMENT)

@@ -9,15 +9,17 @@ from starlette.responses import Response
 from provisiond.api import http
 from provisiond.api.context import context
 from provisiond.api.edge import Dialect
+from provisiond.api.openapi import document_response
 from provisiond.api.sphere import mapping
 from provisiond.api.sphere.auth import authenticate, authorize
 from provisiond.api.sphere.errors import POLICY
+from provisiond.api.sphere.openapi import DOCUMENT
+from provisiond.api.sphere.schemas import PREFIX
 from provisiond.domain.sphere import SphereOperation
 
 __all__ = ["DIALECT", "MAX_BODY", "owns_path", "router"]
 
 MAX_BODY = 256 * 1024  # the public API's request limit
-PREFIX = "/v2/tenants"
 
 router = APIRouter(route_class=POLICY.route_class)
 
@@ -92,4 +94,11 @@ async def get_operation_details(request: Request, tenant_id: str, operation_id: 
     return http.json_response(mapping.details_out(op, await service.operation_items(op)))
 
 
-DIALECT = Dialect("sphere", (router,), POLICY, owns_path=owns_path)
+@router.get(DOCUMENT.path, name="sphere_openapi")
+async def openapi_document(request: Request) -> Response:
+    """The API's OpenAPI document, for any tenant's token."""
+    await authenticate(request)
+    return document_response(DOCUMENT)
+
+
+DIALECT = Dialect("sphere", (router,), POLICY, owns_path=owns_path, document=DOCUMENT)

@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import TypedDict
 
 __all__ = [
+    "PREFIX",
     "DevicePage",
     "DeviceV2",
     "ErrorCode",
@@ -21,6 +22,8 @@ __all__ = [
     "State",
     "TenantV2",
 ]
+
+PREFIX = "/v2/tenants"  # every route of the dialect is under it
 
 
 class OperationType(IntEnum):
