@@ -139,9 +139,6 @@ class UpdateMetadataArgumentsEcho(_Out):
     deviceMetadata: DeviceMetadataEcho | UnsetType = UNSET
 
 
-_S = "SINGLE_DEVICE_STATUS_"
-
-
 class PerDeviceStatusInBatch(_Out):
     """``lro._result_out``: ``deviceId`` on success, ``errorIdentifier`` and ``errorMessage`` else."""
 
