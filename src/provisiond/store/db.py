@@ -17,14 +17,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from provisiond import telemetry
-from provisiond.errors import StoreUnavailable
+from provisiond.errors import InvalidInput, StoreUnavailable
 from provisiond.store.keyring import Keyring
 from provisiond.store.sqlite_inline import inline_creator
+
+_NOT_IN_REPERTOIRE = "22021"  # PostgreSQL: character_not_in_repertoire (a NUL in text)
 
 __all__ = ["Database", "keyring_of"]
 
@@ -139,6 +141,12 @@ class Database:
         except (PoolTimeout, OperationalError, InterfaceError, OSError, sqlite3.OperationalError) as exc:
             # sqlite3's own error: BEGIN is sent past SQLAlchemy (_sqlite_engine) and can time out
             raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+        except DBAPIError as exc:
+            # PostgreSQL text cannot hold NUL (SQLSTATE 22021): a value the caller sent, so bad
+            # input in every dialect's terms rather than a 500. The transaction was rolled back.
+            if getattr(exc.orig, "sqlstate", None) == _NOT_IN_REPERTOIRE:
+                raise InvalidInput("text must not contain NUL characters") from exc
+            raise
 
     async def dispose(self) -> None:
         await self._writer.dispose()

@@ -42,6 +42,26 @@ async def test_int64_fields_are_accepted_as_json_numbers_too(partner: Partner) -
     assert [d["deviceId"] for d in found["devices"]] == [device_id]
 
 
+async def test_int64_fields_take_integral_json_numbers_written_with_a_fraction_or_exponent(
+    partner: Partner,
+) -> None:
+    """Fuzz finding: ``5.0`` is a JSON Schema integer, and protobuf's JSON parser reads it as 5,
+    but the int64 decoder refused it with 400."""
+    customer = await partner.customer()
+    body = {"customerId": float(customer), "sectionType": SECTION, "deviceIdentifier": ident(1)}  # < 2**53
+    device_id = (await partner.ok("POST", "devices:claim", body))["deviceId"]
+    found = await partner.ok(
+        "POST", "devices:findByOwner", {"customerId": [customer], "sectionType": SECTION, "limit": 5.0}
+    )
+    assert [d["deviceId"] for d in found["devices"]] == [device_id]
+    by_id = await partner.ok("POST", "devices:findByIdentifier", {"deviceIdentifier": ident(1), "limit": 1e1})
+    assert by_id["totalSize"] == 1
+    r = await partner.call(
+        "POST", "devices:findByIdentifier", json={"deviceIdentifier": ident(1), "limit": 2.5}
+    )
+    assert_google_error(r, 400, "INVALID_ARGUMENT")
+
+
 async def test_claiming_again_for_the_same_customer_succeeds_with_the_same_device(partner: Partner) -> None:
     customer = await partner.customer()
     first = await partner.claim(customer, 1)

@@ -45,6 +45,8 @@ from provisiond.domain.claims import (
 from provisiond.domain.device_identifiers import DeviceIdentifier
 
 __all__ = [
+    "MAX_INT32",
+    "MAX_OWNER_IDS",
     "REFUSED",
     "WIRE_KEY",
     "check_count",
@@ -75,6 +77,7 @@ WIRE_KEY = "zt"
 REFUSED = "refused"
 _REFUSED_SECTION = "section"
 _INERT_IDENTIFIER = DeviceIdentifier()  # names no device: the core refuses it without writing
+MAX_OWNER_IDS = 1000  # customer ids in one findByOwner (the reseller library allows 100)
 
 
 def _given(value: str | None) -> str | None:

@@ -20,10 +20,13 @@ from starlette.responses import Response
 from provisiond.api.context import AppContext
 from provisiond.api.edge import Dialect
 from provisiond.api.http import read_body
+from provisiond.api.openapi import document_response
 from provisiond.api.zerotouch import mapping
 from provisiond.api.zerotouch.auth import authorize
 from provisiond.api.zerotouch.errors import MAX_BODY, POLICY, ZtError
 from provisiond.api.zerotouch.lro import ZT_KINDS, operation_id, operation_out
+from provisiond.api.zerotouch.mapping import MAX_OWNER_IDS
+from provisiond.api.zerotouch.openapi import DOCUMENT
 from provisiond.api.zerotouch.schemas import (
     ClaimDeviceRequest,
     ClaimDevicesRequest,
@@ -46,7 +49,6 @@ __all__ = ["DIALECT", "MAX_OWNER_IDS", "owns_path", "router"]
 router = APIRouter(route_class=POLICY.route_class)
 
 _PARTNER = "/v1/partners/{partner_id}"
-MAX_OWNER_IDS = 1000  # customer ids in one findByOwner (the reseller library allows 100)
 _FEW = 20  # up to this many customer ids are looked up one by one; beyond, hidden ones are listed
 _EVERYTHING = 1 << 31
 
@@ -251,6 +253,13 @@ async def operations_get(name: str, request: Request) -> Response:
     return _ok(operation_out(op, results))
 
 
+@router.get(DOCUMENT.path, name="zt_openapi")
+async def openapi_document(request: Request) -> Response:
+    """The API's OpenAPI document, for any partner's valid bearer token."""
+    await authorize(request, None)
+    return document_response(DOCUMENT)
+
+
 # -- unknown routes ------------------------------------------------------------------------------
 
 
@@ -259,4 +268,4 @@ def owns_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
-DIALECT = Dialect("zerotouch", (router,), POLICY, owns_path=owns_path)
+DIALECT = Dialect("zerotouch", (router,), POLICY, owns_path=owns_path, document=DOCUMENT)

@@ -52,7 +52,12 @@ class Int64(int):
 
 
 def parse_int64(value: object) -> Int64:
-    """``value`` (a decimal string or an integral JSON number) as an int64; ``ValueError`` if not."""
+    """``value`` (a decimal string or an integral JSON number) as an int64; ``ValueError`` if not.
+
+    ``5.0`` and ``1e3`` are integral numbers too: JSON Schema's ``integer`` takes them, and so
+    does protobuf's JSON parser."""
+    if isinstance(value, float) and value.is_integer():  # 5.0, 1e3, as proto3 JSON reads them
+        value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and _INT64_RE.fullmatch(value):
