@@ -17,8 +17,7 @@ import pytest
 import schemathesis
 from schemathesis import Case
 
-from provisiond.domain.device_identifiers import imei_check_digit
-from tests.fuzz.harness import FuzzTarget, fuzz_operation, load_schema, operations
+from tests.fuzz.harness import FuzzTarget, fuzz_operation, imei, load_schema, operations
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,7 @@ def _call(fuzz: FuzzTarget, method: str, body: dict[str, Any]) -> dict[str, Any]
 
 
 def _imei(n: int) -> str:
-    body = f"35{n:012d}"
-    return body + imei_check_digit(body)
+    return imei(n, "35")
 
 
 @pytest.fixture(scope="session")

@@ -13,15 +13,13 @@ from typing import Any
 import pytest
 import schemathesis
 
-from provisiond.domain.device_identifiers import imei_check_digit
-from tests.fuzz.harness import FuzzTarget, fuzz_operation, load_schema, operations
+from tests.fuzz.harness import FuzzTarget, fuzz_operation, imei, load_schema, operations
 
 SECTION = "SECTION_TYPE_ZERO_TOUCH"
 
 
 def _imei(n: int) -> str:
-    body = f"35{n:012d}"
-    return body + imei_check_digit(body)
+    return imei(n, "49")
 
 
 def _call(fuzz: FuzzTarget, method: str, path: str, body: Any = None) -> Any:
