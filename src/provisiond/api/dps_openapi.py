@@ -3,17 +3,19 @@ info and the SAS scheme (the wire itself is in ``dps_wire``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from provisiond.api.dps_wire import API_VERSIONS, ISSUANCE_API_VERSION
-from provisiond.api.openapi import json_content, query_param, ref
+from provisiond.api.openapi import Closed, json_content, query_param, ref
 
 __all__ = [
     "API_VERSION_PARAM",
     "ERROR",
     "ErrorDetails",
+    "RegistrationStateFields",
     "X509CertificateInfo",
     "dps_errors",
     "sas_scheme",
@@ -39,6 +41,33 @@ class X509CertificateInfo(msgspec.Struct, forbid_unknown_fields=True):
     notAfterUtc: str | None
     serialNumber: str
     version: int
+
+
+_Substatus = Literal[
+    "initialAssignment", "deviceDataMigrated", "deviceDataReset", "reprovisionedToInitialAssignment"
+]
+
+
+class RegistrationStateFields(Closed):
+    """A registration state as both DPS APIs show it (the service API's DeviceRegistrationState;
+    the device API's DeviceRegistrationResult adds the attestation's own fields)."""
+
+    registrationId: str
+    createdDateTimeUtc: str | None
+    status: Literal["unassigned", "assigning", "assigned", "failed", "disabled"]
+    lastUpdatedDateTimeUtc: str | None
+    etag: str
+    assignedHub: str | UnsetType = UNSET
+    deviceId: str | UnsetType = UNSET
+    substatus: (
+        Literal[
+            "initialAssignment", "deviceDataMigrated", "deviceDataReset", "reprovisionedToInitialAssignment"
+        ]
+        | UnsetType
+    ) = UNSET
+    errorCode: int | UnsetType = UNSET
+    errorMessage: str | UnsetType = UNSET
+    payload: Any | UnsetType = UNSET
 
 
 ERROR = "ProvisioningServiceErrorDetails"

@@ -26,6 +26,7 @@ from provisiond import __version__
 from provisiond.api.http import json_response
 
 __all__ = [
+    "Closed",
     "DialectDocument",
     "Operation",
     "document_response",
@@ -42,6 +43,11 @@ OPENAPI_VERSION = "3.1.0"
 _REF = "#/components/schemas/{name}"
 
 Schema = dict[str, Any]
+
+
+class Closed(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of the structs that describe a dialect's answers: closed to other fields, so an answer
+    carrying a field its document does not name fails the fuzzer's schema check."""
 
 
 def ref(name: str) -> Schema:

@@ -17,12 +17,14 @@ from provisiond.api.dps_openapi import (
     API_VERSION_PARAM,
     ERROR,
     ErrorDetails,
+    RegistrationStateFields,
     X509CertificateInfo,
     dps_errors,
     sas_scheme,
 )
 from provisiond.api.dps_wire import ISSUANCE_API_VERSION
 from provisiond.api.openapi import (
+    Closed,
     DialectDocument,
     Operation,
     Schema,
@@ -59,54 +61,34 @@ class DeviceRegistration(msgspec.Struct, kw_only=True):
     csr: Annotated[str, msgspec.Meta(min_length=1)] | UnsetType = UNSET
 
 
-class _Out(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class SymmetricKeyRegistrationResult(_Out):
+class SymmetricKeyRegistrationResult(Closed):
     enrollmentGroupId: str
 
 
-class X509RegistrationResult(_Out):
+class X509RegistrationResult(Closed):
     certificateInfo: X509CertificateInfo | UnsetType = UNSET
     enrollmentGroupId: str | UnsetType = UNSET
     signingCertificateInfo: X509CertificateInfo | UnsetType = UNSET
 
 
-class TpmRegistrationResult(_Out):
+class TpmRegistrationResult(Closed):
     """The hub key, encrypted for the device's TPM (it imports it to sign its hub tokens)."""
 
     authenticationKey: str
 
 
-class DeviceRegistrationResult(_Out):
+class DeviceRegistrationResult(RegistrationStateFields):
     """A device's registration state. ``issuedCertificateChain`` (base64 DER, leaf first, root
     last) only in an assigned operation whose register call sent a ``csr``, never in the status
     lookup."""
 
-    registrationId: str
-    createdDateTimeUtc: str | None
-    status: Literal["unassigned", "assigning", "assigned", "failed", "disabled"]
-    lastUpdatedDateTimeUtc: str | None
-    etag: str
-    assignedHub: str | UnsetType = UNSET
-    deviceId: str | UnsetType = UNSET
-    substatus: (
-        Literal[
-            "initialAssignment", "deviceDataMigrated", "deviceDataReset", "reprovisionedToInitialAssignment"
-        ]
-        | UnsetType
-    ) = UNSET
-    errorCode: int | UnsetType = UNSET
-    errorMessage: str | UnsetType = UNSET
-    payload: Any | UnsetType = UNSET
     symmetricKey: SymmetricKeyRegistrationResult | UnsetType = UNSET
     x509: X509RegistrationResult | UnsetType = UNSET
     tpm: TpmRegistrationResult | UnsetType = UNSET
     issuedCertificateChain: list[str] | UnsetType = UNSET
 
 
-class RegistrationOperationStatus(_Out):
+class RegistrationOperationStatus(Closed):
     """An operation: ``assigning`` (no state yet), or final with the device's registration state."""
 
     operationId: str
@@ -114,7 +96,7 @@ class RegistrationOperationStatus(_Out):
     registrationState: DeviceRegistrationResult | UnsetType = UNSET
 
 
-class TpmChallenge(_Out):
+class TpmChallenge(Closed):
     """The answer to a TPM device's first, unsigned register call: the activation blob the device
     imports into its TPM, whose key then signs the device's SAS (DPS's nonce challenge)."""
 

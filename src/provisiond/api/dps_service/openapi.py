@@ -14,6 +14,7 @@ from provisiond.api.dps_openapi import (
     API_VERSION_PARAM,
     ERROR,
     ErrorDetails,
+    RegistrationStateFields,
     X509CertificateInfo,
     dps_errors,
     sas_scheme,
@@ -21,6 +22,7 @@ from provisiond.api.dps_openapi import (
 from provisiond.api.dps_service.schemas import BulkIn, EnrollmentGroupIn, IndividualEnrollmentIn, QueryIn
 from provisiond.api.dps_wire import ISSUANCE_API_VERSION
 from provisiond.api.openapi import (
+    Closed,
     DialectDocument,
     Operation,
     Schema,
@@ -47,41 +49,37 @@ SYMMETRIC_KEY_PATTERN = (
 )
 
 
-class _Out(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
-
-class SymmetricKeyAttestation(_Out, kw_only=True):
+class SymmetricKeyAttestation(Closed):
     primaryKey: str
     secondaryKey: str
 
 
-class TpmAttestation(_Out, kw_only=True):
+class TpmAttestation(Closed):
     endorsementKey: str
     storageRootKey: str | UnsetType = UNSET
 
 
-class X509CertificateWithInfo(_Out, kw_only=True):
+class X509CertificateWithInfo(Closed):
     info: X509CertificateInfo
 
 
-class X509Certificates(_Out, kw_only=True):
+class X509Certificates(Closed):
     primary: X509CertificateWithInfo | None
     secondary: X509CertificateWithInfo | UnsetType = UNSET
 
 
-class X509CAReferences(_Out, kw_only=True):
+class X509CAReferences(Closed):
     primary: str | None
     secondary: str | UnsetType = UNSET
 
 
-class X509Attestation(_Out, kw_only=True):
+class X509Attestation(Closed):
     clientCertificates: X509Certificates | UnsetType = UNSET
     signingCertificates: X509Certificates | UnsetType = UNSET
     caReferences: X509CAReferences | UnsetType = UNSET
 
 
-class AttestationMechanism(_Out, kw_only=True):
+class AttestationMechanism(Closed):
     type: Literal["none", "tpm", "x509", "symmetricKey"]
     tpm: TpmAttestation | UnsetType = UNSET
     x509: X509Attestation | UnsetType = UNSET
@@ -99,40 +97,25 @@ class InitialTwin(msgspec.Struct, kw_only=True):
     properties: InitialTwinProperties | UnsetType = UNSET
 
 
-class DeviceCapabilities(_Out, kw_only=True):
+class DeviceCapabilities(Closed):
     iotEdge: bool
 
 
-class ReprovisionPolicy(_Out, kw_only=True):
+class ReprovisionPolicy(Closed):
     updateHubAssignment: bool
     migrateDeviceData: bool
 
 
-class CustomAllocationDefinition(_Out, kw_only=True):
+class CustomAllocationDefinition(Closed):
     webhookUrl: str
     apiVersion: str | UnsetType = UNSET
 
 
-class DeviceRegistrationState(_Out, kw_only=True):
-    registrationId: str
-    createdDateTimeUtc: str | None
-    status: Literal["unassigned", "assigning", "assigned", "failed", "disabled"]
-    lastUpdatedDateTimeUtc: str | None
-    etag: str
-    assignedHub: str | UnsetType = UNSET
-    deviceId: str | UnsetType = UNSET
-    substatus: (
-        Literal[
-            "initialAssignment", "deviceDataMigrated", "deviceDataReset", "reprovisionedToInitialAssignment"
-        ]
-        | UnsetType
-    ) = UNSET
-    errorCode: int | UnsetType = UNSET
-    errorMessage: str | UnsetType = UNSET
-    payload: Any | UnsetType = UNSET
+class DeviceRegistrationState(RegistrationStateFields):
+    """The service API's view of a registration state (the fields both APIs share)."""
 
 
-class _EnrollmentOut(_Out, kw_only=True):
+class _EnrollmentOut(Closed):
     attestation: AttestationMechanism
     capabilities: DeviceCapabilities
     etag: str
@@ -159,14 +142,14 @@ class EnrollmentGroup(_EnrollmentOut, kw_only=True):
     enrollmentGroupId: str
 
 
-class BulkEnrollmentOperationError(_Out, kw_only=True):
+class BulkEnrollmentOperationError(Closed):
     errorCode: int
     errorStatus: str
     registrationId: str | UnsetType = UNSET
     enrollmentGroupId: str | UnsetType = UNSET
 
 
-class BulkEnrollmentOperationResult(_Out, kw_only=True):
+class BulkEnrollmentOperationResult(Closed):
     isSuccessful: bool
     errors: list[BulkEnrollmentOperationError]
 

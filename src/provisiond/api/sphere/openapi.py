@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-import msgspec
 from msgspec import Meta
 
 from provisiond.api.openapi import (
+    Closed,
     DialectDocument,
     Operation,
     Schema,
@@ -40,16 +40,12 @@ Uuid = Annotated[str, Meta(pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 DeviceId = Annotated[str, Meta(pattern="^[0-9A-F]{128}$")]  # answers show the stored, upper-case form
 
 
-class _Out(msgspec.Struct, forbid_unknown_fields=True):
-    pass
-
-
-class ErrorResponse(_Out, kw_only=True):
+class ErrorResponse(Closed):
     Code: ErrorCode
     Message: str
 
 
-class OperationOut(_Out, kw_only=True):
+class OperationOut(Closed):
     OperationId: Uuid
     OperationType: OperationType
     State: State
@@ -62,18 +58,18 @@ class OperationOut(_Out, kw_only=True):
     Error: ErrorResponse | None
 
 
-class OperationItem(_Out, kw_only=True):
+class OperationItem(Closed):
     DeviceId: DeviceId
     State: State
     Error: ErrorResponse | None
 
 
-class OperationDetails(_Out, kw_only=True):
+class OperationDetails(Closed):
     OperationId: Uuid
     Items: list[OperationItem]
 
 
-class DeviceV2(_Out, kw_only=True):
+class DeviceV2(Closed):
     DeviceId: DeviceId
     TenantId: Uuid
     ChipSku: int
@@ -85,18 +81,18 @@ class DeviceV2(_Out, kw_only=True):
     LastUpdateRequestUTC: Timestamp | None
 
 
-class DevicePage(_Out, kw_only=True):
+class DevicePage(Closed):
     Items: list[DeviceV2]
     ContinuationToken: str | None
 
 
-class TenantV2(_Out, kw_only=True):
+class TenantV2(Closed):
     Id: Uuid
     Name: str
     Roles: list[str]
 
 
-class PublicApiErrorDetails(_Out, kw_only=True):
+class PublicApiErrorDetails(Closed):
     ErrorCode: str
     Detail: str
     Status: int

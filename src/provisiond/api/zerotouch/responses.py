@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from provisiond.api.openapi import Closed
 from provisiond.api.zerotouch.lro import METADATA_TYPE, RESPONSE_TYPE
 
 __all__ = ["RESPONSES", "Error", "Operation"]
@@ -23,11 +24,7 @@ Int64Out = Annotated[str, Meta(pattern="^[0-9]{1,19}$")]
 Section = Literal["SECTION_TYPE_SIM_LOCK", "SECTION_TYPE_ZERO_TOUCH"]
 
 
-class _Out(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class Company(_Out):
+class Company(Closed):
     """``mapping.company_out``: ``ownerEmails`` is input-only, as on Google's API."""
 
     companyId: Int64Out
@@ -37,22 +34,22 @@ class Company(_Out):
     adminEmails: list[str] | UnsetType = UNSET
 
 
-class ListCustomersResponse(_Out):
+class ListCustomersResponse(Closed):
     customers: list[Company]
     totalSize: Annotated[int, Meta(ge=0)]
     nextPageToken: str | UnsetType = UNSET
 
 
-class ClaimDeviceResponse(_Out):
+class ClaimDeviceResponse(Closed):
     deviceId: Int64Out
     deviceName: Annotated[str, Meta(pattern="^partners/[0-9]+/devices/[0-9]+$")]
 
 
-class Empty(_Out):
+class Empty(Closed):
     """``devices.unclaim`` answers ``{}`` (googleapiclient cannot parse an empty 200)."""
 
 
-class DeviceIdentifier(_Out):
+class DeviceIdentifier(Closed):
     """``mapping.identifier_out``: the identifier fields a device record holds."""
 
     imei: str | UnsetType = UNSET
@@ -62,17 +59,17 @@ class DeviceIdentifier(_Out):
     model: str | UnsetType = UNSET
 
 
-class DeviceMetadata(_Out):
+class DeviceMetadata(Closed):
     entries: dict[str, str]
 
 
-class DeviceClaim(_Out):
+class DeviceClaim(Closed):
     ownerCompanyId: Int64Out
     resellerId: Int64Out
     sectionType: Section
 
 
-class Device(_Out):
+class Device(Closed):
     deviceId: Int64Out
     name: Annotated[str, Meta(pattern="^partners/[0-9]+/devices/[0-9]+$")]
     deviceIdentifier: DeviceIdentifier
@@ -80,7 +77,7 @@ class Device(_Out):
     claims: list[DeviceClaim]
 
 
-class FindDevicesByDeviceIdentifierResponse(_Out):
+class FindDevicesByDeviceIdentifierResponse(Closed):
     devices: list[Device]
     totalSize: Annotated[int, Meta(ge=0)]
     nextPageToken: str | UnsetType = UNSET
@@ -95,7 +92,7 @@ class FindDevicesByOwnerResponse(FindDevicesByDeviceIdentifierResponse):
 # fields given and not null, int64 as strings), or as ``lro`` rebuilds it for another dialect's work.
 
 
-class DeviceIdentifierEcho(_Out):
+class DeviceIdentifierEcho(Closed):
     imei: str | UnsetType = UNSET
     imei2: str | UnsetType = UNSET
     meid: str | UnsetType = UNSET
@@ -107,14 +104,14 @@ class DeviceIdentifierEcho(_Out):
     chromeOsAttestedDeviceId: str | UnsetType = UNSET
 
 
-class DeviceMetadataEcho(_Out):
+class DeviceMetadataEcho(Closed):
     entries: dict[str, str] | UnsetType = UNSET
 
 
 Int64Echo = Annotated[str, Meta(pattern="^-?[0-9]{1,19}$")]
 
 
-class PartnerClaimEcho(_Out):
+class PartnerClaimEcho(Closed):
     sectionType: Section
     deviceIdentifier: DeviceIdentifierEcho | UnsetType = UNSET
     customerId: Int64Echo | UnsetType = UNSET
@@ -125,7 +122,7 @@ class PartnerClaimEcho(_Out):
     simlockProfileId: Int64Echo | UnsetType = UNSET
 
 
-class PartnerUnclaimEcho(_Out):
+class PartnerUnclaimEcho(Closed):
     sectionType: Section
     deviceId: Int64Echo | UnsetType = UNSET
     deviceIdentifier: DeviceIdentifierEcho | UnsetType = UNSET
@@ -133,13 +130,13 @@ class PartnerUnclaimEcho(_Out):
     vacationModeExpireTime: str | UnsetType = UNSET
 
 
-class UpdateMetadataArgumentsEcho(_Out):
+class UpdateMetadataArgumentsEcho(Closed):
     deviceId: Int64Echo | UnsetType = UNSET
     deviceIdentifier: DeviceIdentifierEcho | UnsetType = UNSET
     deviceMetadata: DeviceMetadataEcho | UnsetType = UNSET
 
 
-class PerDeviceStatusInBatch(_Out):
+class PerDeviceStatusInBatch(Closed):
     """``lro._result_out``: ``deviceId`` on success, ``errorIdentifier`` and ``errorMessage`` else."""
 
     status: Literal[
@@ -155,7 +152,7 @@ class PerDeviceStatusInBatch(_Out):
     errorMessage: str | UnsetType = UNSET
 
 
-class OperationPerDevice(_Out):
+class OperationPerDevice(Closed):
     """One of ``claim``, ``unclaim`` and ``updateMetadata`` (the operation's kind), and its result."""
 
     result: PerDeviceStatusInBatch
@@ -169,14 +166,14 @@ _MetadataType = Annotated[str, Meta(pattern=f"^{re.escape(METADATA_TYPE)}$")]
 _ResponseType = Annotated[str, Meta(pattern=f"^{re.escape(RESPONSE_TYPE)}$")]
 
 
-class DevicesLongRunningOperationMetadata(_Out):
+class DevicesLongRunningOperationMetadata(Closed):
     type: _MetadataType = msgspec.field(name="@type")
     processingStatus: Literal["BATCH_PROCESS_PENDING", "BATCH_PROCESS_IN_PROGRESS", "BATCH_PROCESS_PROCESSED"]
     progress: Annotated[int, Meta(ge=0, le=100)]
     devicesCount: Annotated[int, Meta(ge=0)]
 
 
-class DevicesLongRunningOperationResponse(_Out):
+class DevicesLongRunningOperationResponse(Closed):
     """``perDeviceStatus`` (every item, in request order) only once the operation is done."""
 
     type: _ResponseType = msgspec.field(name="@type")
@@ -184,7 +181,7 @@ class DevicesLongRunningOperationResponse(_Out):
     perDeviceStatus: list[OperationPerDevice] | UnsetType = UNSET
 
 
-class Operation(_Out):
+class Operation(Closed):
     """``lro.operation_out``: ``error`` is never set (each device's outcome is in its result)."""
 
     name: Annotated[str, Meta(pattern="^operations/apibatchoperation/[0-9]{1,19}$")]
@@ -193,7 +190,7 @@ class Operation(_Out):
     response: DevicesLongRunningOperationResponse
 
 
-class Status(_Out):
+class Status(Closed):
     """``errors.render_error``: ``details`` is Google's, never sent here."""
 
     code: Literal[400, 401, 403, 404, 405, 409, 429, 500, 503]
@@ -212,7 +209,7 @@ class Status(_Out):
     details: list[dict[str, Any]] | UnsetType = UNSET
 
 
-class Error(_Out):
+class Error(Closed):
     """Google's error body, every failure of this dialect."""
 
     error: Status
