@@ -10,7 +10,10 @@ sees a value:
   1,000 levels raises ``RecursionError``, which no dialect expects);
 - ``NaN``, ``Infinity`` and numbers that overflow a double are not JSON (RFC 8259) and are
   refused, where Python's ``json`` module would accept them and store them as ``null``;
-- a body that is not UTF-8 JSON, or not of the shape a typed decoder expects, is refused.
+- a body that is not UTF-8 JSON, or not of the shape a typed decoder expects, is refused;
+- a string holding NUL (``\u0000``) is refused: PostgreSQL can store it in no text or JSON
+  column, so on PostgreSQL it would fail at the write, and on SQLite be kept (the same request
+  must get the same answer on both).
 
 Every refusal is ``MalformedJson``; each dialect renders it as its own 400.
 
@@ -38,6 +41,7 @@ class MalformedJson(ValueError):
 
 
 _ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # an escape for NUL, not an escaped backslash
 _PARENS = bytes.maketrans(b"[]{}", b"()()")  # the kind of bracket does not change the depth
 _NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 _DEEPER_RUN = b"(" * (MAX_DEPTH + 1)
@@ -108,6 +112,8 @@ def decode(body: bytes, model: Any = None, *, dec_hook: Callable[[type, Any], An
     """
     if too_deep(body):
         raise MalformedJson(f"JSON is nested more than {MAX_DEPTH} levels deep")
+    if b"\\u0000" in body and _NUL.search(body):
+        raise MalformedJson("a string holds a NUL character (\\u0000), which no field takes")
     key = (model, dec_hook)
     decoder = _decoders.get(key)
     if decoder is None:

@@ -82,3 +82,17 @@ def test_typed_decoding_refuses_the_wrong_shape() -> None:
     assert decode(b'{"count": 3}', Item) == Item(3)
     with pytest.raises(MalformedJson, match="Expected `int`"):
         decode(b'{"count": "3"}', Item)
+
+
+_NO_NUL = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20)
+
+
+@given(_NO_NUL, _NO_NUL)
+def test_a_nul_in_any_string_is_refused_and_an_escaped_backslash_before_u0000_is_not(a: str, b: str) -> None:
+    """PostgreSQL holds no NUL in text or JSON: a body with one is refused on every engine alike."""
+    with pytest.raises(MalformedJson, match="NUL"):
+        decode(json.dumps({"k": [a + "\x00" + b]}).encode())
+    with pytest.raises(MalformedJson, match="NUL"):
+        decode(json.dumps({a + "\x00": b}).encode())
+    literal = json.dumps({"k": a + "\\u0000" + b}).encode()  # the six characters, not a NUL
+    assert decode(literal) == {"k": a + "\\u0000" + b}

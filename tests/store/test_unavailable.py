@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from provisiond.errors import StoreUnavailable
+from provisiond.errors import InvalidInput, StoreUnavailable
 from provisiond.store.db import Database
 from provisiond.store.keyring import Keyring
 
@@ -41,3 +41,16 @@ async def test_a_write_lock_held_elsewhere_is_store_unavailable_and_the_writer_r
             assert (await conn.execute(text("SELECT n FROM t"))).scalars().all() == [2]
     finally:
         await db.dispose()
+
+
+async def test_text_postgresql_cannot_hold_is_bad_input_not_a_failure(db: Database) -> None:
+    """A NUL reaching the store by a way wirejson does not guard (a path, a query) is the caller's
+    fault: on PostgreSQL the write fails with SQLSTATE 22021, which is answered as bad input."""
+    statement = text("SELECT CAST(:value AS TEXT)")
+    if db.dialect == "sqlite":  # SQLite stores it; nothing to map
+        async with db.write() as conn:
+            assert (await conn.execute(statement, {"value": "a\x00b"})).scalar() == "a\x00b"
+        return
+    with pytest.raises(InvalidInput, match="cannot store"):
+        async with db.write() as conn:
+            await conn.execute(statement, {"value": "a\x00b"})

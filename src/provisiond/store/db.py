@@ -26,7 +26,7 @@ from provisiond.errors import InvalidInput, StoreUnavailable
 from provisiond.store.keyring import Keyring
 from provisiond.store.sqlite_inline import inline_creator
 
-_NOT_IN_REPERTOIRE = "22021"  # PostgreSQL: character_not_in_repertoire (a NUL in text)
+_NOT_IN_REPERTOIRE = "22021"  # PostgreSQL: character_not_in_repertoire (e.g. a NUL in text)
 
 __all__ = ["Database", "keyring_of"]
 
@@ -142,10 +142,12 @@ class Database:
             # sqlite3's own error: BEGIN is sent past SQLAlchemy (_sqlite_engine) and can time out
             raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc
         except DBAPIError as exc:
-            # PostgreSQL text cannot hold NUL (SQLSTATE 22021): a value the caller sent, so bad
-            # input in every dialect's terms rather than a 500. The transaction was rolled back.
+            # A character PostgreSQL's text cannot hold (SQLSTATE 22021: a NUL, or one the database's
+            # encoding lacks): a value the caller sent, so bad input in every dialect's terms rather
+            # than a 500. The transaction was rolled back. (Request bodies with a NUL are refused
+            # before this, by wirejson; this catches what arrives otherwise, in a path or a query.)
             if getattr(exc.orig, "sqlstate", None) == _NOT_IN_REPERTOIRE:
-                raise InvalidInput("text must not contain NUL characters") from exc
+                raise InvalidInput("the text holds a character the database cannot store") from exc
             raise
 
     async def dispose(self) -> None:

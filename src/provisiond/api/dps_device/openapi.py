@@ -34,6 +34,7 @@ from provisiond.api.openapi import (
     ref,
 )
 from provisiond.domain.registration_ids import MAX_ID_LENGTH
+from provisiond.services.registration import OPERATION_ID_PATTERN
 
 __all__ = ["DOCUMENT"]
 
@@ -198,7 +199,7 @@ def _operations() -> Iterator[Operation]:
             path_param(
                 "operationId",
                 "The operationId of the register call's answer; any other is answered 404.",
-                {"type": "string", "pattern": "^[A-Za-z0-9.-]{1,64}$"},
+                {"type": "string", "pattern": OPERATION_ID_PATTERN},
             ),
             API_VERSION_PARAM,
         ),

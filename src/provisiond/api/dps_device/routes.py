@@ -104,11 +104,13 @@ async def openapi_document(request: Request) -> Response:
     token (whose resource names it) or its client certificate, checked as a status lookup is."""
     ctx = context(request)
     instance = await ctx.instance.get()
-    id_scope, registration_id, presented = claimed_device(request, instance.id_scope)
     try:
+        id_scope, registration_id, presented = claimed_device(request, instance.id_scope)
         await ctx.registrations.authenticate(id_scope, registration_id, presented)
-    except NotFound as exc:  # an unknown scope or device is no credential: 401, not 404
-        raise Unauthorized(exc.message) from exc
+    except (NotFound, Unauthorized) as exc:
+        # One answer for every refusal: the document names no device, so it must not tell an
+        # unknown scope, an unknown device and a bad signature apart (the register call does).
+        raise Unauthorized("device authentication failed") from exc
     return document_response(DOCUMENT)
 
 

@@ -143,15 +143,25 @@ class EnrollmentGroup(_EnrollmentOut, kw_only=True):
 
 
 class BulkEnrollmentOperationError(Closed):
+    registrationId: str
     errorCode: int
     errorStatus: str
-    registrationId: str | UnsetType = UNSET
-    enrollmentGroupId: str | UnsetType = UNSET
+
+
+class BulkEnrollmentGroupOperationError(Closed):
+    enrollmentGroupId: str
+    errorCode: int
+    errorStatus: str
 
 
 class BulkEnrollmentOperationResult(Closed):
     isSuccessful: bool
     errors: list[BulkEnrollmentOperationError]
+
+
+class BulkEnrollmentGroupOperationResult(Closed):
+    isSuccessful: bool
+    errors: list[BulkEnrollmentGroupOperationError]
 
 
 _PAGING = (
@@ -174,7 +184,7 @@ def _body(name: str, description: str) -> dict[str, Any]:
 
 
 def _enrollment_operations(
-    collection: str, model: str, input_model: str, id_name: str, noun: str
+    collection: str, model: str, input_model: str, id_name: str, noun: str, bulk_result: str
 ) -> Iterator[Operation]:
     item = f"/{collection}/{{{id_name}}}"
     id_param = path_param(id_name, f"The {noun}'s id (case-insensitive).", ID_SCHEMA)
@@ -220,7 +230,7 @@ def _enrollment_operations(
         f"{model}_RunBulkOperation",
         f"Create, update or delete up to {MAX_BULK_ITEMS} {noun}s.",
         {
-            "200": json_content(ref("BulkEnrollmentOperationResult"), "Which items failed, and why."),
+            "200": json_content(ref(bulk_result), "Which items failed, and why (each by its id)."),
             **dps_errors(400, 401, 413, 415, 503),
         },
         (API_VERSION_PARAM,),
@@ -253,10 +263,20 @@ def _enrollment_operations(
 
 def _operations() -> Iterator[Operation]:
     yield from _enrollment_operations(
-        "enrollments", "IndividualEnrollment", "IndividualEnrollmentIn", "id", "individual enrollment"
+        "enrollments",
+        "IndividualEnrollment",
+        "IndividualEnrollmentIn",
+        "id",
+        "individual enrollment",
+        "BulkEnrollmentOperationResult",
     )
     yield from _enrollment_operations(
-        "enrollmentGroups", "EnrollmentGroup", "EnrollmentGroupIn", "id", "enrollment group"
+        "enrollmentGroups",
+        "EnrollmentGroup",
+        "EnrollmentGroupIn",
+        "id",
+        "enrollment group",
+        "BulkEnrollmentGroupOperationResult",
     )
     rid = path_param("id", "The registration id (case-insensitive).", ID_SCHEMA)
     tags = ("registrations",)
@@ -353,7 +373,13 @@ def _components() -> dict[str, Schema]:
     components["BulkInEnrollmentGroups"] = _bulk_input("enrollmentGroups", "EnrollmentGroupIn")
     components.update(
         msgspec_components(
-            [IndividualEnrollment, EnrollmentGroup, BulkEnrollmentOperationResult, AttestationMechanism]
+            [
+                IndividualEnrollment,
+                EnrollmentGroup,
+                BulkEnrollmentOperationResult,
+                BulkEnrollmentGroupOperationResult,
+                AttestationMechanism,
+            ]
         )
     )
     components[ERROR] = msgspec_components([ErrorDetails])["ErrorDetails"]

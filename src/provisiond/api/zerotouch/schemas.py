@@ -47,6 +47,9 @@ MAX_INT64 = 2**63 - 1
 _INT64_RE = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: int() would also take "١٢"
 
 
+_EXACT_FLOAT = 2**53  # the largest range in which a JSON number read as a double is exact
+
+
 class Int64(int):
     """An int64 field: a decimal string on the wire (a JSON number is accepted too)."""
 
@@ -57,6 +60,8 @@ def parse_int64(value: object) -> Int64:
     ``5.0`` and ``1e3`` are integral numbers too: JSON Schema's ``integer`` takes them, and so
     does protobuf's JSON parser."""
     if isinstance(value, float) and value.is_integer():  # 5.0, 1e3, as proto3 JSON reads them
+        if abs(value) > _EXACT_FLOAT:  # 12345678901234567.0 arrives rounded: another id
+            raise ValueError("Expected an int64 (a number this large must be a decimal string)")
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
