@@ -77,3 +77,17 @@ def test_instance_answers_to_host_with_or_without_port_in_any_case() -> None:
     assert instance.answers_to("localhost:8443", 8443)
     assert not instance.answers_to("localhost:9999", 8443)
     assert not instance.answers_to("evil.example", 8443)
+
+
+def test_instance_answers_to_its_endpoint_url_as_the_generated_service_client_signs_it() -> None:
+    instance = DpsInstance("0ne00000001", "localhost")
+    assert instance.answers_to("https://localhost:8443", 8443)
+    assert instance.answers_to("HTTPS://LocalHost:8443/", 8443)
+    assert instance.answers_to("https://localhost", 8443)
+    for other in (
+        "https://localhost:9999",
+        "http://localhost:8443",
+        "https://evil.example",
+        "https://localhost.evil",
+    ):
+        assert not instance.answers_to(other, 8443), other

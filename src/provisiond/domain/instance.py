@@ -15,8 +15,13 @@ class DpsInstance:
     def answers_to(self, host: str, port: int) -> bool:
         """Whether a service token's resource (already decoded) names this instance.
 
-        SDKs sign the host with or without the port, in any case, so both forms are accepted.
+        SDKs sign the host with or without the port, in any case, so both forms are accepted; the
+        generated service client (azure-iot-deviceprovisioning) signs its whole endpoint,
+        ``https://host[:port]``, so that form is too (the scheme and a trailing ``/`` aside, it
+        must name the same host and port).
         """
         wanted = self.service_host.lower()
         name = host.lower()
+        if name.startswith("https://"):
+            name = name[len("https://") :].rstrip("/")
         return name in (wanted, f"{wanted}:{port}")
