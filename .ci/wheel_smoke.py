@@ -246,6 +246,18 @@ def exercise_api(init: dict[str, Any]) -> None:
     expect(status == 401, "a token signed with another key should be refused with 401", (status, body))
     step("HTTPS: PUT, GET and query of an enrollment answered as expected; a forged token got 401")
 
+    # The API's description is built at the first request, from code that must not need the dev
+    # extra (pydantic's and msgspec's JSON Schema only).
+    status, body = call(tls, "GET", f"{base}/openapi/dps-service.json", auth)
+    expect(
+        status == 200 and isinstance(body, dict) and str(body.get("openapi", "")).startswith("3.1"),
+        "GET /openapi/dps-service.json should answer the OpenAPI 3.1 document",
+        (status, str(body)[:300]),
+    )
+    status, body = call(tls, "GET", f"{base}/openapi/dps-service.json", forged)
+    expect(status == 401, "the document should be refused to a forged token", (status, body))
+    step("HTTPS: the OpenAPI document was served to the owner and refused to a forged token")
+
 
 def stop(server: subprocess.Popen[bytes] | None) -> None:
     if server is not None and server.poll() is None:
