@@ -25,6 +25,7 @@ import pytest
 import websockets
 
 from provisiond.api.dps_device.mqtt.codec import ConnAck, Connect, PacketReader, encode
+from provisiond.domain.sas import build_sas
 from provisiond.tls.devcert import ensure_dev_pki
 from provisiond.tls.front import MIN_SEND_RATE, ConnectionLimit, TlsProtocol, server_context
 from provisiond.tls.http_limits import MIN_BODY_RATE
@@ -438,17 +439,21 @@ async def test_a_websocket_is_not_timed_as_a_request_body(timed: ServerProcess) 
 async def test_a_client_that_never_reads_its_answers_is_reset_at_the_send_deadline_and_others_are_served(
     timed: ServerProcess,
 ) -> None:
-    # A large answer anyone may ask for: the OpenAPI document.
+    # A large answer: the DPS service API's OpenAPI document, for the owner's token.
+    token = build_sas(
+        timed.owner_key, f"localhost:{timed.port}", int(time.time()) + 600, "provisioningserviceowner"
+    )
+    get = f"GET /openapi/dps-service.json HTTP/1.1\r\nHost: localhost\r\nAuthorization: {token}\r\n".encode()
     reader, writer = await open_tls(timed)
     try:
-        writer.write(b"GET /openapi.json HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        writer.write(get + b"Connection: close\r\n\r\n")
         await writer.drain()
         status, _, document = await read_response(reader)
     finally:
         await close(writer)
-    assert status == 200 and len(document) > 10_000, "the test needs a large unauthenticated answer"
+    assert status == 200 and len(document) > 10_000, "the test needs a large answer"
     # Pipelined, far more than the kernel's buffers hold (the server's send buffer grows to 4 MB).
-    request = b"GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    request = get + b"\r\n"
     payload = request * math.ceil(8 * 1024 * 1024 / len(document))
     stuck = asyncio.ensure_future(asyncio.to_thread(never_reading, timed.port, timed.ca, payload, 30))
     served = []

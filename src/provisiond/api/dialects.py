@@ -3,7 +3,7 @@
 Adding a dialect means writing its package (routes, schemas, mapping, errors with its
 ``ErrorPolicy``, a ``Dialect`` next to its router) and adding it here.
 
-The order is the order the routers are included, which is the order of ``/openapi.json``; it
+The order is the order the routers are included (the order routes are matched in); it
 does not decide who owns a path (``edge.owner_of`` asks fixed prefixes first) and no path is
 served by routes of two dialects.
 """

@@ -1,28 +1,28 @@
 """The DPS service API's OpenAPI document: request bodies from the models the routes validate
-with (``schemas``), answers from the structs below, which mirror ``mapping``'s output field for
-field (the fuzzer checks every answer against them)."""
+with (``schemas``), answers from the structs in ``answers``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
-
-import msgspec
-from msgspec import UNSET, UnsetType
+from typing import Any
 
 from provisiond.api.dps_openapi import (
     API_VERSION_PARAM,
     ERROR,
     ErrorDetails,
-    RegistrationStateFields,
-    X509CertificateInfo,
     dps_errors,
     sas_scheme,
+)
+from provisiond.api.dps_service.answers import (
+    AttestationMechanism,
+    BulkEnrollmentGroupOperationResult,
+    BulkEnrollmentOperationResult,
+    EnrollmentGroup,
+    IndividualEnrollment,
 )
 from provisiond.api.dps_service.schemas import BulkIn, EnrollmentGroupIn, IndividualEnrollmentIn, QueryIn
 from provisiond.api.dps_wire import ISSUANCE_API_VERSION
 from provisiond.api.openapi import (
-    Closed,
     DialectDocument,
     Operation,
     Schema,
@@ -47,121 +47,6 @@ _TAIL = f"(?:{_B64}{{2}}==|{_B64}{{3}}=)"
 SYMMETRIC_KEY_PATTERN = (
     f"^(?:(?:{_B64}{{4}}){{6,21}}|(?:{_B64}{{4}}){{5,20}}{_TAIL}|(?:{_B64}{{4}}){{21}}{_B64}{{2}}==)$"
 )
-
-
-class SymmetricKeyAttestation(Closed):
-    primaryKey: str
-    secondaryKey: str
-
-
-class TpmAttestation(Closed):
-    endorsementKey: str
-    storageRootKey: str | UnsetType = UNSET
-
-
-class X509CertificateWithInfo(Closed):
-    info: X509CertificateInfo
-
-
-class X509Certificates(Closed):
-    primary: X509CertificateWithInfo | None
-    secondary: X509CertificateWithInfo | UnsetType = UNSET
-
-
-class X509CAReferences(Closed):
-    primary: str | None
-    secondary: str | UnsetType = UNSET
-
-
-class X509Attestation(Closed):
-    clientCertificates: X509Certificates | UnsetType = UNSET
-    signingCertificates: X509Certificates | UnsetType = UNSET
-    caReferences: X509CAReferences | UnsetType = UNSET
-
-
-class AttestationMechanism(Closed):
-    type: Literal["none", "tpm", "x509", "symmetricKey"]
-    tpm: TpmAttestation | UnsetType = UNSET
-    x509: X509Attestation | UnsetType = UNSET
-    symmetricKey: SymmetricKeyAttestation | UnsetType = UNSET
-
-
-class InitialTwinProperties(msgspec.Struct, kw_only=True):
-    desired: dict[str, Any] | UnsetType = UNSET
-
-
-class InitialTwin(msgspec.Struct, kw_only=True):
-    """As sent: other members than these two are kept (and ignored at the hub)."""
-
-    tags: dict[str, Any] | UnsetType = UNSET
-    properties: InitialTwinProperties | UnsetType = UNSET
-
-
-class DeviceCapabilities(Closed):
-    iotEdge: bool
-
-
-class ReprovisionPolicy(Closed):
-    updateHubAssignment: bool
-    migrateDeviceData: bool
-
-
-class CustomAllocationDefinition(Closed):
-    webhookUrl: str
-    apiVersion: str | UnsetType = UNSET
-
-
-class DeviceRegistrationState(RegistrationStateFields):
-    """The service API's view of a registration state (the fields both APIs share)."""
-
-
-class _EnrollmentOut(Closed):
-    attestation: AttestationMechanism
-    capabilities: DeviceCapabilities
-    etag: str
-    provisioningStatus: Literal["enabled", "disabled"]
-    reprovisionPolicy: ReprovisionPolicy
-    createdDateTimeUtc: str | None
-    lastUpdatedDateTimeUtc: str | None
-    iotHubHostName: str | UnsetType = UNSET
-    initialTwin: InitialTwin | UnsetType = UNSET
-    allocationPolicy: Literal["hashed", "geoLatency", "static", "custom"] | UnsetType = UNSET
-    iotHubs: list[str] | UnsetType = UNSET
-    customAllocationDefinition: CustomAllocationDefinition | UnsetType = UNSET
-    credentialPolicyName: str | UnsetType = UNSET  # only with api-version 2025-07-01-preview
-
-
-class IndividualEnrollment(_EnrollmentOut, kw_only=True):
-    registrationId: str
-    deviceId: str | UnsetType = UNSET
-    registrationState: DeviceRegistrationState | UnsetType = UNSET
-    optionalDeviceInformation: dict[str, Any] | UnsetType = UNSET
-
-
-class EnrollmentGroup(_EnrollmentOut, kw_only=True):
-    enrollmentGroupId: str
-
-
-class BulkEnrollmentOperationError(Closed):
-    registrationId: str
-    errorCode: int
-    errorStatus: str
-
-
-class BulkEnrollmentGroupOperationError(Closed):
-    enrollmentGroupId: str
-    errorCode: int
-    errorStatus: str
-
-
-class BulkEnrollmentOperationResult(Closed):
-    isSuccessful: bool
-    errors: list[BulkEnrollmentOperationError]
-
-
-class BulkEnrollmentGroupOperationResult(Closed):
-    isSuccessful: bool
-    errors: list[BulkEnrollmentGroupOperationError]
 
 
 _PAGING = (
