@@ -26,9 +26,9 @@ from provisiond.errors import NotFound
 from provisiond.store.db import Database
 from tests.api.conftest import DpsApi, running_app
 from tests.api.dps_device.conftest import DEVICE_API, KEY, Device
+from tests.api.dps_device.iothub.test_hub_connectors import HUB, TWIN, link
 from tests.api.dps_device.test_certificate_issuance import PREVIEW, run
 from tests.api.dps_device.test_certificate_issuance import enroll as enroll_preview
-from tests.api.dps_device.test_hub_connectors import HUB, TWIN, link
 from tests.api.dps_device.test_tpm import TpmDevice, enroll_tpm
 from tests.support.clock import FakeClock
 from tests.support.iothub_double import IotHubDouble, serve_iothub

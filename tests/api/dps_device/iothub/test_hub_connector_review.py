@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,28 +25,14 @@ from provisiond.services.hub_sync import HubConnector
 from provisiond.services.hubs import HubService
 from provisiond.store import hub_connections as connection_repo
 from provisiond.store import registrations as registration_repo
-from provisiond.store.db import Database
-from tests.api.conftest import DpsApi, running_app
+from tests.api.conftest import DpsApi
 from tests.api.dps_device.conftest import KEY, Device, enroll
+from tests.api.dps_device.iothub.test_hub_connectors import HUB, TWIN, link, puts
 from tests.api.dps_device.test_certificate_issuance import PREVIEW, register, run
 from tests.api.dps_device.test_certificate_issuance import enroll as enroll_preview
-from tests.api.dps_device.test_hub_connectors import HUB, TWIN, link, puts
 from tests.api.dps_device.test_hub_identities import _thumbprint
-from tests.support.clock import FakeClock
-from tests.support.iothub_double import IotHubDouble, serve_iothub
+from tests.support.iothub_double import IotHubDouble
 from tests.support.issuance import make_csr
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[IotHubDouble]:
-    with serve_iothub(tmp_path, HUB) as double:
-        yield double
-
-
-@pytest.fixture
-async def dps(db: Database, tmp_path: Path) -> AsyncIterator[DpsApi]:
-    async with running_app(db, tmp_path / "data", FakeClock(), hub_retry_seconds=3.0) as api:
-        yield api
 
 
 async def store_connection(dps: DpsApi, hub: IotHubDouble, endpoint: str, ca_pem: str | None) -> None:

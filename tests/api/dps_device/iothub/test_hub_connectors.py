@@ -8,36 +8,18 @@ the DPS device API in process, and checks what the double was told and what the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from provisiond import wiring
 from provisiond.domain.sas import derive_device_key
-from provisiond.store.db import Database
-from tests.api.conftest import DpsApi, running_app
+from tests.api.conftest import DpsApi
 from tests.api.dps_device.conftest import KEY, KEY2, Device, enroll, enroll_group, group_device
-from tests.support.clock import FakeClock
-from tests.support.iothub_double import IotHubDouble, serve_iothub
+from tests.api.dps_device.iothub.conftest import HUB
+from tests.support.iothub_double import IotHubDouble
 from tests.support.webhook import serve_webhook
 
-HUB = "contoso-hub.azure-devices.net"
 TWIN = {"tags": {"site": {"region": "eu"}}, "properties": {"desired": {"telemetryInterval": 30}}}
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[IotHubDouble]:
-    with serve_iothub(tmp_path, HUB) as double:
-        yield double
-
-
-@pytest.fixture
-async def dps(db: Database, tmp_path: Path) -> AsyncIterator[DpsApi]:
-    # A short retry window keeps the throttling tests quick; the default is 60 s.
-    async with running_app(db, tmp_path / "data", FakeClock(), hub_retry_seconds=3.0) as api:
-        yield api
 
 
 async def link(api: DpsApi, hub: IotHubDouble, host: str = HUB, rights: set[str] | None = None) -> None:
