@@ -60,9 +60,8 @@ __all__ = ["RegistrationService", "RegistrationSettings"]
 
 # What an operation id this service hands out can look like (``_new_operation_id``; the column
 # holds 64 characters): anything else names no operation and never reaches the store, where
-# PostgreSQL would refuse a NUL in the query's parameter (a 500 instead of the 404 it is).
-# Every operation id this service hands out matches it (``_new_operation_id``); the device API's
-# OpenAPI document publishes it.
+# PostgreSQL would refuse a NUL in the query's parameter (a 500 instead of the 404 it is). The
+# device API's OpenAPI document publishes the pattern.
 OPERATION_ID_PATTERN = r"^[A-Za-z0-9.-]{1,64}$"
 _OPERATION_ID = re.compile(OPERATION_ID_PATTERN.strip("^$"))
 _POLL_GRACE = timedelta(milliseconds=100)  # timers fire a little early; not a reason to throttle

@@ -33,15 +33,14 @@ from provisiond.api.openapi import (
     path_param,
     ref,
 )
-from provisiond.domain.registration_ids import MAX_ID_LENGTH
+from provisiond.domain.registration_ids import ID_PATTERN, MAX_ID_LENGTH
 from provisiond.services.registration import OPERATION_ID_PATTERN
 
 __all__ = ["DOCUMENT"]
 
-# domain/registration_ids.py: alphanumerics and ':._-', none of those four at either end; DPS ids
-# are case-insensitive (the register call's vendor text says lower-case; upper case is accepted).
-REGISTRATION_ID_PATTERN = f"^[A-Za-z0-9](?:[A-Za-z0-9:._-]{{0,{MAX_ID_LENGTH - 2}}}[A-Za-z0-9])?$"
-RegistrationId = Annotated[str, msgspec.Meta(pattern=REGISTRATION_ID_PATTERN, max_length=MAX_ID_LENGTH)]
+# The domain's id rule (domain/registration_ids.py); DPS ids are case-insensitive (the register
+# call's vendor text says lower-case; upper case is accepted).
+RegistrationId = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, max_length=MAX_ID_LENGTH)]
 
 
 class TpmAttestation(msgspec.Struct, kw_only=True):
@@ -142,7 +141,7 @@ def _operations() -> Iterator[Operation]:
     rid = path_param(
         "registrationId",
         "The device's registration id (X.509: its certificate's common name, at most 64 characters).",
-        {"type": "string", "pattern": REGISTRATION_ID_PATTERN, "maxLength": MAX_ID_LENGTH},
+        {"type": "string", "pattern": ID_PATTERN, "maxLength": MAX_ID_LENGTH},
     )
     body = {
         "required": False,
