@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 
-from provisiond.domain.sas import build_sas
 from tests.support.server import ServerProcess
 
 __all__ = [
@@ -141,7 +140,7 @@ def service_request(
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     """One DPS service REST API call as the owner policy, signed like the Node SDK (``sr=localhost``)."""
-    token = build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
+    token = server.service_sas()
     with httpx.Client(
         base_url=server.base_url,
         verify=ssl.create_default_context(cafile=server.ca),

@@ -76,7 +76,7 @@ def policy(server: ServerProcess) -> dict[str, Any]:
 
 
 def service(server: ServerProcess, method: str, path: str, body: Any = None) -> httpx.Response:
-    token = build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
+    token = server.service_sas()
     with server.http() as client:
         return client.request(
             method, path, params={"api-version": PREVIEW}, json=body, headers={"Authorization": token}

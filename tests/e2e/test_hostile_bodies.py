@@ -92,7 +92,7 @@ def dialects(server: ServerProcess, log_start: int) -> dict[str, Dialect]:
     assert service_request(server, "PUT", f"/enrollments/{rid}", json=enrollment).status_code == 200
     partner = json.loads(server.cli("partner", "create", "Hostile reseller", "--json").stdout)
     tenant = json.loads(server.cli("tenant", "create", "Hostile tenant", "--json").stdout)
-    owner = build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
+    owner = server.service_sas()
     device = build_sas(KEY, f"{server.id_scope}/registrations/{rid}", int(time.time()) + 3600, "registration")
     bearer = {"Authorization": f"Bearer {partner['token']}"}
     return {

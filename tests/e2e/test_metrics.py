@@ -6,13 +6,11 @@ every family the docs list is there with figures that count them, combined acros
 from __future__ import annotations
 
 import ssl
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from provisiond.domain.sas import build_sas
 from tests.compat.support import link_hub, unique_id
 from tests.e2e.test_events import KEY, enroll
 from tests.support.databases import own_database
@@ -82,7 +80,7 @@ def test_metrics_need_a_credential_and_list_every_family_after_real_traffic(tmp_
         assert sample(r.text, 'provisiond_http_requests_total{dialect="dps_service"') >= 3
         assert sample(r.text, 'provisiond_open_connections{listener="https"}') >= 1
         assert sample(r.text, "provisiond_db_pool_wait_seconds_count") > 0
-        sas = build_sas(server.owner_key, "localhost", int(time.time()) + 600, "provisioningserviceowner")
+        sas = server.service_sas(600)
         assert scrape(server, sas).status_code == 200
         assert TOKEN not in server.log.read_text()
     finally:

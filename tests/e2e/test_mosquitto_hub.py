@@ -96,7 +96,7 @@ def link(server: ServerProcess, broker: Broker, tmp: Path) -> list[str]:
 
 
 def service(server: ServerProcess, method: str, path: str, body: Any = None) -> None:
-    token = build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
+    token = server.service_sas()
     with server.http() as client:
         r = client.request(
             method, path, params={"api-version": PREVIEW}, json=body, headers={"Authorization": token}

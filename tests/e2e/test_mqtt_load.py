@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from provisiond.domain.sas import build_sas, derive_device_key
+from provisiond.domain.sas import derive_device_key
 from tests.compat.support import link_hub, service_request
 from tests.support.mqtt import MqttTestClient, device_connect
 from tests.support.server import ServerProcess, start_server
@@ -42,7 +42,7 @@ def loaded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 
 
 def metric(server: ServerProcess, name: str) -> float:
-    token = build_sas(server.owner_key, "localhost", int(time.time()) + 600, "provisioningserviceowner")
+    token = server.service_sas(600)
     r = httpx.get(
         f"{server.base_url}/metrics",
         headers={"Authorization": token},
@@ -89,7 +89,7 @@ async def test_service_get_p99_stays_under_250ms_with_1000_registrations_in_flig
         open_now = await asyncio.to_thread(metric, server, "provisiond_mqtt_connections")
         assert open_now >= DEVICES
 
-        token = build_sas(server.owner_key, "localhost", int(time.time()) + 600, "provisioningserviceowner")
+        token = server.service_sas(600)
         latencies: list[float] = []
         done = asyncio.Event()
 

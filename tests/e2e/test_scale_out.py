@@ -23,7 +23,6 @@ import pytest
 from sqlalchemy import func, select
 
 from provisiond.domain.claims import OperationState
-from provisiond.domain.sas import build_sas
 from provisiond.store.db import Database
 from provisiond.store.keyring import Keyring
 from provisiond.store.tables import claims, devices
@@ -137,7 +136,7 @@ def test_two_serve_processes_on_postgresql_share_the_https_port_and_the_first_ow
         assert _holders(_inode(server.port), pids) == {first, second}  # bound once, inherited
 
         context = ssl.create_default_context(cafile=server.ca)
-        sas = build_sas(server.owner_key, "localhost", int(time.time()) + 600, "provisioningserviceowner")
+        sas = server.service_sas(600)
         answered_by: list[int] = []
         while len(set(answered_by)) < 2:
             assert len(answered_by) < 100, f"100 connections, all accepted by {set(answered_by)}"

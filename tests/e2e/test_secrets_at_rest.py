@@ -36,7 +36,7 @@ def client(server: ServerProcess) -> httpx.Client:
 
 
 def owner_token(server: ServerProcess) -> str:
-    return build_sas(server.owner_key, "localhost", int(time.time()) + 3600, "provisioningserviceowner")
+    return server.service_sas()
 
 
 def enroll(server: ServerProcess, http: httpx.Client, rid: str, key: str, hub: str) -> None:

@@ -25,7 +25,6 @@ import pytest
 import websockets
 
 from provisiond.api.dps_device.mqtt.codec import ConnAck, Connect, PacketReader, encode
-from provisiond.domain.sas import build_sas
 from provisiond.tls.devcert import ensure_dev_pki
 from provisiond.tls.front import MIN_SEND_RATE, ConnectionLimit, TlsProtocol, server_context
 from provisiond.tls.http_limits import MIN_BODY_RATE
@@ -440,9 +439,7 @@ async def test_a_client_that_never_reads_its_answers_is_reset_at_the_send_deadli
     timed: ServerProcess,
 ) -> None:
     # A large answer: the DPS service API's OpenAPI document, for the owner's token.
-    token = build_sas(
-        timed.owner_key, f"localhost:{timed.port}", int(time.time()) + 600, "provisioningserviceowner"
-    )
+    token = timed.service_sas(600)
     get = f"GET /openapi/dps-service.json HTTP/1.1\r\nHost: localhost\r\nAuthorization: {token}\r\n".encode()
     reader, writer = await open_tls(timed)
     try:

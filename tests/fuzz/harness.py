@@ -82,12 +82,7 @@ class FuzzTarget:
     answered: Counter[tuple[str, int]] = field(default_factory=Counter)  # (dialect, status)
 
     def service_sas(self) -> str:
-        return build_sas(
-            self.server.owner_key,
-            f"localhost:{self.server.port}",
-            int(time.time()) + 3600,
-            "provisioningserviceowner",
-        )
+        return self.server.service_sas()
 
     def device_sas(self, registration_id: str) -> str:
         """A group-derived device token for any registration id (the fuzzer picks the ids)."""

@@ -76,6 +76,10 @@ class ServerProcess:
         verify = ssl_context or ssl.create_default_context(cafile=self.ca)
         return httpx.Client(base_url=self.base_url, verify=verify, trust_env=False, timeout=30)
 
+    def service_sas(self, ttl: int = 3600) -> str:
+        """A service API token signed with the owner policy's key, valid for ``ttl`` seconds."""
+        return build_sas(self.owner_key, "localhost", int(time.time()) + ttl, "provisioningserviceowner")
+
     def register_device(self, registration_id: str, key: str) -> str:
         """A symmetric-key device's register call over HTTPS (202 expected); its operation id."""
         resource = f"{self.id_scope}/registrations/{registration_id}"
